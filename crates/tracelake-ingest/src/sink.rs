@@ -1,0 +1,205 @@
+//! The one write path every source uses: spans and raw records go in, secrets are masked,
+//! rows are batched into Arrow, and a writer thread streams the batches into the lake and
+//! commits them together with the source's progress.
+//!
+//! Decoding and mapping run on the caller's thread; Parquet encoding, compression and the
+//! commit run on the writer thread, so an import uses both cores.
+
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
+
+use arrow_array::RecordBatch;
+use tracelake_lake::{CommitReport, Lake, SourceState};
+use tracelake_model::{
+    Error, RawBatchBuilder, RawRecord, Result, Span, SpanBatchBuilder, TableKind,
+};
+
+use crate::redact::Redactor;
+
+/// Rows per batch before it is handed to the writer.
+const BATCH_ROWS: usize = 8192;
+/// Text bytes per batch before it is handed to the writer.
+const BATCH_BYTES: usize = 24 * 1024 * 1024;
+
+enum WriterMsg {
+    Batch(TableKind, RecordBatch),
+    State(SourceState),
+    OnceKey([u8; 16]),
+    Commit,
+}
+
+/// Counts of what went through a sink.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SinkCounts {
+    /// Spans written.
+    pub spans: u64,
+    /// Raw records written.
+    pub raw: u64,
+    /// Secret values masked.
+    pub masked: u64,
+}
+
+/// Collects rows from a source and feeds them to a [`LakeWriterThread`].
+pub struct RowSink {
+    spans: SpanBatchBuilder,
+    raw: RawBatchBuilder,
+    redactor: Arc<Redactor>,
+    tx: SyncSender<WriterMsg>,
+    counts: SinkCounts,
+    ingested_at: i64,
+}
+
+impl RowSink {
+    /// Masks and appends a span.
+    pub fn push_span(&mut self, mut span: Span) -> Result<()> {
+        let redactor = &self.redactor;
+        let mut masked = 0;
+        span.for_each_text_mut(|t| masked += redactor.redact(t));
+        self.counts.masked += masked as u64;
+        self.spans.append(&span);
+        self.counts.spans += 1;
+        if self.spans.len() >= BATCH_ROWS || self.spans.text_bytes() >= BATCH_BYTES {
+            self.flush_spans()?;
+        }
+        Ok(())
+    }
+
+    /// Masks and appends a raw record.
+    pub fn push_raw(&mut self, mut raw: RawRecord) -> Result<()> {
+        self.counts.masked += self.redactor.redact(&mut raw.record) as u64;
+        self.raw.append(&raw);
+        self.counts.raw += 1;
+        if self.raw.len() >= BATCH_ROWS || self.raw.text_bytes() >= BATCH_BYTES {
+            self.flush_raw()?;
+        }
+        Ok(())
+    }
+
+    /// Records source progress to commit with the rows sent so far. The state is masked
+    /// like every row: it may carry text (a tool call waiting for its result).
+    pub fn set_source_state(&mut self, mut state: SourceState) -> Result<()> {
+        self.redactor.redact(&mut state.state);
+        self.send(WriterMsg::State(state))
+    }
+
+    /// Records an emit-once key to commit with the rows sent so far.
+    pub fn add_once_key(&mut self, key: [u8; 16]) -> Result<()> {
+        self.send(WriterMsg::OnceKey(key))
+    }
+
+    /// Sends every pending row and asks the writer to commit everything sent so far.
+    pub fn commit(&mut self) -> Result<()> {
+        self.flush_spans()?;
+        self.flush_raw()?;
+        self.send(WriterMsg::Commit)
+    }
+
+    /// What went through so far.
+    pub fn counts(&self) -> SinkCounts {
+        self.counts
+    }
+
+    /// The ingestion time stamped on every row.
+    pub fn ingested_at(&self) -> i64 {
+        self.ingested_at
+    }
+
+    fn flush_spans(&mut self) -> Result<()> {
+        if self.spans.is_empty() {
+            return Ok(());
+        }
+        let batch = self.spans.finish()?;
+        self.send(WriterMsg::Batch(TableKind::Spans, batch))
+    }
+
+    fn flush_raw(&mut self) -> Result<()> {
+        if self.raw.is_empty() {
+            return Ok(());
+        }
+        let batch = self.raw.finish()?;
+        self.send(WriterMsg::Batch(TableKind::Raw, batch))
+    }
+
+    fn send(&self, msg: WriterMsg) -> Result<()> {
+        self.tx
+            .send(msg)
+            .map_err(|_| Error::internal("the lake writer stopped (see its error)"))
+    }
+}
+
+/// The thread that writes a sink's batches into the lake and commits them.
+pub struct LakeWriterThread {
+    handle: JoinHandle<Result<Vec<CommitReport>>>,
+}
+
+impl LakeWriterThread {
+    /// Starts a writer for `lake` and returns the sink that feeds it.
+    ///
+    /// Must be called from within a tokio runtime (the writer uses its handle for storage I/O).
+    pub fn start(lake: Lake, redactor: Arc<Redactor>) -> Result<(RowSink, LakeWriterThread)> {
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|e| Error::internal("the lake writer needs a tokio runtime").with_source(e))?;
+        let (tx, rx) = sync_channel(4);
+        let handle = std::thread::Builder::new()
+            .name("lake-writer".into())
+            .spawn(move || writer_loop(&runtime, &lake, rx))
+            .map_err(|e| Error::internal("starting the lake writer").with_source(e))?;
+        let ingested_at = chrono::Utc::now().timestamp_micros();
+        Ok((
+            RowSink {
+                spans: SpanBatchBuilder::new(ingested_at),
+                raw: RawBatchBuilder::new(ingested_at),
+                redactor,
+                tx,
+                counts: SinkCounts::default(),
+                ingested_at,
+            },
+            LakeWriterThread { handle },
+        ))
+    }
+
+    /// Waits for the writer (after the sink was dropped) and returns its commits.
+    pub fn join(self) -> Result<Vec<CommitReport>> {
+        self.handle
+            .join()
+            .map_err(|_| Error::internal("the lake writer panicked"))?
+    }
+}
+
+fn writer_loop(
+    runtime: &tokio::runtime::Handle,
+    lake: &Lake,
+    rx: Receiver<WriterMsg>,
+) -> Result<Vec<CommitReport>> {
+    let mut reports = Vec::new();
+    let mut write = runtime.block_on(lake.begin_write())?;
+    let mut dirty = false;
+    for msg in rx {
+        match msg {
+            WriterMsg::Batch(kind, batch) => {
+                if let Err(e) = write.append(kind, &batch) {
+                    write.abandon();
+                    return Err(e);
+                }
+                dirty = true;
+            }
+            WriterMsg::State(state) => {
+                write.set_source_state(state);
+                dirty = true;
+            }
+            WriterMsg::OnceKey(key) => write.add_once_key(key),
+            WriterMsg::Commit => {
+                if dirty {
+                    let next = runtime.block_on(lake.begin_write())?;
+                    let done = std::mem::replace(&mut write, next);
+                    reports.push(runtime.block_on(lake.commit(done))?);
+                    dirty = false;
+                }
+            }
+        }
+    }
+    // The sink went away without a final commit: nothing acknowledged, drop the files.
+    write.abandon();
+    Ok(reports)
+}

@@ -1,0 +1,307 @@
+//! Producing Iceberg snapshots: the commit path tracelake owns, written to the Iceberg spec
+//! (format v2) with the `iceberg` crate's manifest and metadata types.
+//!
+//! One change per table: files added, files removed, and the operation (`append`, `replace`
+//! for compaction, `delete` for retention). The manifest of added files is written once; the
+//! parts that depend on the parent snapshot (rewritten manifests, the manifest list, the
+//! metadata file) are produced per attempt, so a commit that loses a race re-reads the table
+//! and tries again on top of the winner without rewriting data.
+
+use std::collections::{HashMap, HashSet};
+
+use iceberg::io::FileIO;
+use iceberg::spec::{
+    DataFile, MAIN_BRANCH, ManifestFile, ManifestListWriter, ManifestStatus, ManifestWriterBuilder,
+    Operation, Snapshot, Summary, TableMetadataBuilder,
+};
+use tracelake_model::{Error, Result, TableKind};
+
+use crate::storage::Warehouse;
+use crate::table::{
+    TableState, iceberg_error, metadata_file_location, metadata_version, read_manifest,
+    write_metadata,
+};
+
+/// What one commit does to one table.
+#[derive(Debug, Clone)]
+pub struct TableChange {
+    /// The table.
+    pub kind: TableKind,
+    /// Data files to add.
+    pub added: Vec<DataFile>,
+    /// Locations of live data files to remove.
+    pub removed: Vec<String>,
+    /// The snapshot operation recorded.
+    pub operation: Operation,
+}
+
+/// The files one attempt wrote, so a failed attempt can remove them.
+#[derive(Debug, Default)]
+pub(crate) struct AttemptFiles {
+    pub locations: Vec<String>,
+}
+
+/// A table's new metadata, ready for the catalog swap.
+#[derive(Debug)]
+pub(crate) struct PreparedTable {
+    pub base: TableState,
+    pub new_location: String,
+}
+
+fn new_avro_location(table_location: &str, suffix: &str) -> String {
+    format!(
+        "{}/metadata/{}-{suffix}.avro",
+        table_location.trim_end_matches('/'),
+        uuid::Uuid::new_v4()
+    )
+}
+
+async fn copy_out(io: &FileIO, warehouse: &Warehouse, location: &str) -> Result<()> {
+    let bytes = io
+        .new_input(location)
+        .map_err(|e| iceberg_error("staging manifest", e))?
+        .read()
+        .await
+        .map_err(|e| iceberg_error("staging manifest", e))?;
+    warehouse.write(location, bytes).await
+}
+
+/// Writes the manifest listing `added` as new files of `snapshot_id`.
+pub(crate) async fn write_added_manifest(
+    warehouse: &Warehouse,
+    state: &TableState,
+    snapshot_id: i64,
+    added: &[DataFile],
+) -> Result<ManifestFile> {
+    let io = FileIO::new_with_memory();
+    let location = new_avro_location(state.location(), "m0");
+    let output = io
+        .new_output(&location)
+        .map_err(|e| iceberg_error("creating manifest", e))?;
+    let mut writer = ManifestWriterBuilder::new(
+        output,
+        Some(snapshot_id),
+        state.metadata.current_schema().clone(),
+        state.metadata.default_partition_spec().as_ref().clone(),
+    )
+    .build_v2_data();
+    for file in added {
+        writer
+            .add_file(file.clone(), -1)
+            .map_err(|e| iceberg_error("adding a file to the manifest", e))?;
+    }
+    let manifest = writer
+        .write_manifest_file()
+        .await
+        .map_err(|e| iceberg_error("writing manifest", e))?;
+    copy_out(&io, warehouse, &location).await?;
+    Ok(manifest)
+}
+
+fn parse_total(summary: Option<&Summary>, key: &str) -> i64 {
+    summary
+        .and_then(|s| s.additional_properties.get(key))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Prepares one attempt of a table change on top of `state`.
+pub(crate) async fn prepare(
+    warehouse: &Warehouse,
+    state: &TableState,
+    change: &TableChange,
+    snapshot_id: i64,
+    added_manifest: Option<&ManifestFile>,
+    files: &mut AttemptFiles,
+) -> Result<PreparedTable> {
+    let metadata = &state.metadata;
+    let parent = metadata.current_snapshot();
+    let sequence_number = metadata.next_sequence_number();
+    let removed: HashSet<&str> = change.removed.iter().map(String::as_str).collect();
+
+    let mut manifests: Vec<ManifestFile> = Vec::new();
+    if let Some(m) = added_manifest {
+        manifests.push(m.clone());
+    }
+    let mut removed_found: HashSet<String> = HashSet::new();
+    let (mut removed_rows, mut removed_bytes) = (0i64, 0i64);
+    for manifest in state.manifests(warehouse).await? {
+        if removed.is_empty() {
+            manifests.push(manifest);
+            continue;
+        }
+        let entries = read_manifest(warehouse, &manifest).await?;
+        if !entries
+            .iter()
+            .any(|e| e.is_alive() && removed.contains(e.file_path()))
+        {
+            manifests.push(manifest);
+            continue;
+        }
+        // Rewrite: removed files become DELETED entries, the rest EXISTING.
+        let io = FileIO::new_with_memory();
+        let location = new_avro_location(state.location(), "m1");
+        let output = io
+            .new_output(&location)
+            .map_err(|e| iceberg_error("creating manifest", e))?;
+        let mut writer = ManifestWriterBuilder::new(
+            output,
+            Some(snapshot_id),
+            metadata.current_schema().clone(),
+            metadata.default_partition_spec().as_ref().clone(),
+        )
+        .build_v2_data();
+        for entry in entries {
+            if entry.status == ManifestStatus::Deleted {
+                continue;
+            }
+            let sequence = entry.sequence_number.unwrap_or(manifest.sequence_number);
+            let file_sequence = entry.file_sequence_number.or(Some(sequence));
+            if removed.contains(entry.file_path()) {
+                removed_found.insert(entry.file_path().to_string());
+                removed_rows += entry.record_count() as i64;
+                removed_bytes += entry.file_size_in_bytes() as i64;
+                writer
+                    .add_delete_file(entry.data_file, sequence, file_sequence)
+                    .map_err(|e| iceberg_error("rewriting manifest", e))?;
+            } else {
+                writer
+                    .add_existing_file(
+                        entry.data_file,
+                        entry.snapshot_id.unwrap_or(manifest.added_snapshot_id),
+                        sequence,
+                        file_sequence,
+                    )
+                    .map_err(|e| iceberg_error("rewriting manifest", e))?;
+            }
+        }
+        let rewritten = writer
+            .write_manifest_file()
+            .await
+            .map_err(|e| iceberg_error("writing manifest", e))?;
+        copy_out(&io, warehouse, &location).await?;
+        files.locations.push(location);
+        manifests.push(rewritten);
+    }
+    if removed_found.len() != removed.len() {
+        return Err(Error::conflict(format!(
+            "table {}: {} of the files to remove are no longer live (another process changed them)",
+            change.kind.name(),
+            removed.len() - removed_found.len()
+        )));
+    }
+
+    // The manifest list.
+    let io = FileIO::new_with_memory();
+    let list_location = format!(
+        "{}/metadata/snap-{snapshot_id}-{sequence_number}-{}.avro",
+        state.location().trim_end_matches('/'),
+        uuid::Uuid::new_v4()
+    );
+    let out = io
+        .new_output(&list_location)
+        .map_err(|e| iceberg_error("creating manifest list", e))?
+        .writer()
+        .await
+        .map_err(|e| iceberg_error("creating manifest list", e))?;
+    let mut list = ManifestListWriter::v2(
+        out,
+        snapshot_id,
+        parent.map(|p| p.snapshot_id()),
+        sequence_number,
+    );
+    list.add_manifests(manifests.into_iter())
+        .map_err(|e| iceberg_error("writing manifest list", e))?;
+    list.close()
+        .await
+        .map_err(|e| iceberg_error("writing manifest list", e))?;
+    copy_out(&io, warehouse, &list_location).await?;
+    files.locations.push(list_location.clone());
+
+    // The snapshot and its summary.
+    let added_rows: i64 = change.added.iter().map(|f| f.record_count() as i64).sum();
+    let added_bytes: i64 = change
+        .added
+        .iter()
+        .map(|f| f.file_size_in_bytes() as i64)
+        .sum();
+    let parent_summary = parent.map(|p| p.summary());
+    let mut props: HashMap<String, String> = HashMap::new();
+    let mut put = |k: &str, v: i64| {
+        props.insert(k.to_string(), v.to_string());
+    };
+    put("added-data-files", change.added.len() as i64);
+    put("added-records", added_rows);
+    put("added-files-size", added_bytes);
+    if !change.removed.is_empty() {
+        put("deleted-data-files", change.removed.len() as i64);
+        put("deleted-records", removed_rows);
+        put("removed-files-size", removed_bytes);
+    }
+    put(
+        "total-data-files",
+        parse_total(parent_summary, "total-data-files") + change.added.len() as i64
+            - change.removed.len() as i64,
+    );
+    put(
+        "total-records",
+        parse_total(parent_summary, "total-records") + added_rows - removed_rows,
+    );
+    put(
+        "total-files-size",
+        parse_total(parent_summary, "total-files-size") + added_bytes - removed_bytes,
+    );
+    put("total-delete-files", 0);
+    put("total-position-deletes", 0);
+    put("total-equality-deletes", 0);
+    props.insert(
+        "tracelake.version".to_string(),
+        env!("CARGO_PKG_VERSION").to_string(),
+    );
+    let snapshot = Snapshot::builder()
+        .with_snapshot_id(snapshot_id)
+        .with_parent_snapshot_id(parent.map(|p| p.snapshot_id()))
+        .with_sequence_number(sequence_number)
+        .with_timestamp_ms(chrono::Utc::now().timestamp_millis())
+        .with_manifest_list(list_location)
+        .with_summary(Summary {
+            operation: change.operation.clone(),
+            additional_properties: props,
+        })
+        .with_schema_id(metadata.current_schema_id())
+        .build();
+    let new_metadata = TableMetadataBuilder::new_from_metadata(
+        metadata.as_ref().clone(),
+        Some(state.metadata_location.clone()),
+    )
+    .set_branch_snapshot(snapshot, MAIN_BRANCH)
+    .map_err(|e| iceberg_error("adding snapshot", e))?
+    .build()
+    .map_err(|e| iceberg_error("building table metadata", e))?
+    .metadata;
+    let new_location = metadata_file_location(
+        state.location(),
+        metadata_version(&state.metadata_location) + 1,
+    );
+    write_metadata(warehouse, &new_location, &new_metadata).await?;
+    files.locations.push(new_location.clone());
+    Ok(PreparedTable {
+        base: state.clone(),
+        new_location,
+    })
+}
+
+/// Removes what a failed attempt wrote; best effort (orphans are harmless).
+pub(crate) async fn discard(warehouse: &Warehouse, files: AttemptFiles) {
+    for location in files.locations {
+        if let Err(e) = warehouse.delete(&location).await {
+            tracing::debug!(location = %location, error = %e.report(), "could not remove a file of a failed commit");
+        }
+    }
+}
+
+/// A new random positive snapshot id.
+pub(crate) fn new_snapshot_id() -> i64 {
+    use rand::Rng;
+    rand::rng().random_range(1..i64::MAX)
+}

@@ -1,0 +1,7 @@
+//! Test and benchmark kit for tracelake: generators of realistic agent-trace corpora with
+//! exact ground truth, for importer tests and end-to-end benchmarks.
+//!
+//! - [`claude_corpus`]: Claude Code session logs (`projects/<encoded-cwd>/<session>.jsonl`,
+//!   subagent transcripts) at any size, deterministic for a seed, with `truth.json`.
+
+pub mod claude_corpus;

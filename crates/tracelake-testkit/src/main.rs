@@ -1,0 +1,138 @@
+//! `tracelake-testkit`: command-line front end of the test kit's corpus generators.
+//!
+//! ```text
+//! tracelake-testkit gen-claude --out DIR --size 1GB [--seed 42] [--days 30] [--projects 20]
+//!                              [--start-date 2026-10-01] [--malformed-every N] [--threads N]
+//! ```
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Result;
+use chrono::NaiveDate;
+use clap::{Parser, Subcommand};
+use tracelake_testkit::claude_corpus::{self, ClaudeCorpusSpec, Progress};
+
+#[derive(Parser)]
+#[command(
+    name = "tracelake-testkit",
+    about = "Generate test corpora for tracelake",
+    version
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate a Claude Code session corpus (`DIR/projects/…` and `DIR/truth.json`).
+    GenClaude {
+        /// Output directory (its `projects/` must not exist or be empty).
+        #[arg(long)]
+        out: PathBuf,
+        /// Approximate total size: 10MB, 1GB, 5GB, 64MiB, …
+        #[arg(long, default_value = "10MB", value_parser = claude_corpus::parse_size)]
+        size: u64,
+        /// Master seed; the same seed and options give byte-identical output.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Number of days sessions start in.
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+        /// Number of projects (`/home/dev/proj-1` …).
+        #[arg(long, default_value_t = 20)]
+        projects: u32,
+        /// First day (UTC), YYYY-MM-DD.
+        #[arg(long, default_value = "2026-10-01")]
+        start_date: NaiveDate,
+        /// Replace about one line in N with truncated, invalid JSON (listed in truth.json).
+        #[arg(long)]
+        malformed_every: Option<u64>,
+        /// Worker threads (default: all cores). Does not change the output.
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            report(&format!("error: {e:#}"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::GenClaude {
+            out,
+            size,
+            seed,
+            days,
+            projects,
+            start_date,
+            malformed_every,
+            threads,
+        } => {
+            let spec = ClaudeCorpusSpec {
+                seed,
+                target_bytes: size,
+                start_date,
+                days,
+                projects,
+                malformed_every,
+                threads,
+            };
+            let started = Instant::now();
+            let mut last = 0.0f64;
+            let truth = claude_corpus::generate_with_progress(&spec, &out, &mut |p| {
+                let t = started.elapsed().as_secs_f64();
+                if t - last >= 1.0 || p.sessions_done == p.sessions_total {
+                    last = t;
+                    report(&progress_line(p, t));
+                }
+            })?;
+            let secs = started.elapsed().as_secs_f64().max(1e-9);
+            let t = &truth.totals;
+            report(&format!(
+                "done: {} sessions, {} subagents, {} files, {} lines, {:.1} MB in {:.1}s ({:.0} MB/s); {} billed responses, {} tool calls ({} errors), {} malformed lines; truth in {}",
+                t.sessions,
+                t.subagents,
+                t.files,
+                t.lines,
+                t.bytes as f64 / 1e6,
+                secs,
+                t.bytes as f64 / 1e6 / secs,
+                t.billed_responses,
+                t.tool_calls,
+                t.tool_errors,
+                t.malformed_lines,
+                out.join("truth.json").display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn progress_line(p: &Progress, secs: f64) -> String {
+    let pct = 100.0 * p.bytes_written as f64 / p.target_bytes.max(1) as f64;
+    format!(
+        "{:>6.1}% {:>9.1} MB  {}/{} sessions  {:>5.0} MB/s",
+        pct,
+        p.bytes_written as f64 / 1e6,
+        p.sessions_done,
+        p.sessions_total,
+        p.bytes_written as f64 / 1e6 / secs.max(1e-9)
+    )
+}
+
+/// The one place this binary writes to the terminal: progress and the final summary go to
+/// stderr, so stdout stays free for anything a caller might pipe.
+#[allow(clippy::print_stderr)]
+fn report(line: &str) {
+    eprintln!("{line}");
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what the test suite compares against, outside the clone so runs reuse it:
+# a Python venv (PyIceberg, DuckDB with its iceberg extension, moto's S3 server) and npm
+# packages (ccusage, the Claude Code CLI). Idempotent: does nothing when already in place.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+tools=${TRACELAKE_TEST_TOOLS:-$HOME/.cache/tracelake}
+mkdir -p "$tools"
+
+stamp() { sha256sum "$1" | cut -c1-16; }
+
+req="$here/tools/test/requirements.txt"
+if [ "$(cat "$tools/venv/.stamp" 2>/dev/null)" != "$(stamp "$req")" ]; then
+  echo "setting up the Python test tools in $tools/venv" >&2
+  rm -rf "$tools/venv"
+  python3 -m venv "$tools/venv"
+  "$tools/venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
+  stamp "$req" > "$tools/venv/.stamp"
+fi
+
+pkg="$here/tools/test/package.json"
+if [ "$(cat "$tools/npm/.stamp" 2>/dev/null)" != "$(stamp "$pkg")" ]; then
+  echo "setting up the npm test tools in $tools/npm" >&2
+  rm -rf "$tools/npm"
+  mkdir -p "$tools/npm"
+  cp "$pkg" "$tools/npm/package.json"
+  (cd "$tools/npm" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+  stamp "$pkg" > "$tools/npm/.stamp"
+fi
+echo "$tools"
