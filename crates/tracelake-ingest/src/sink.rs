@@ -24,9 +24,11 @@ const BATCH_BYTES: usize = 24 * 1024 * 1024;
 
 enum WriterMsg {
     Batch(TableKind, RecordBatch),
-    State(SourceState),
-    OnceKey([u8; 16]),
-    Commit,
+    /// Commit everything sent so far, with this source progress and these emit-once keys.
+    Commit {
+        states: Vec<SourceState>,
+        once_keys: Vec<[u8; 16]>,
+    },
 }
 
 /// Counts of what went through a sink.
@@ -48,6 +50,10 @@ pub struct RowSink {
     tx: SyncSender<WriterMsg>,
     counts: SinkCounts,
     ingested_at: i64,
+    /// Progress and keys travel with the next commit (one message, not one per key: a
+    /// message per key made the parser wait for every batch the writer was encoding).
+    states: Vec<SourceState>,
+    once_keys: Vec<[u8; 16]>,
 }
 
 impl RowSink {
@@ -80,19 +86,25 @@ impl RowSink {
     /// like every row: it may carry text (a tool call waiting for its result).
     pub fn set_source_state(&mut self, mut state: SourceState) -> Result<()> {
         self.redactor.redact(&mut state.state);
-        self.send(WriterMsg::State(state))
+        self.states
+            .retain(|s| !(s.source == state.source && s.key == state.key));
+        self.states.push(state);
+        Ok(())
     }
 
     /// Records an emit-once key to commit with the rows sent so far.
     pub fn add_once_key(&mut self, key: [u8; 16]) -> Result<()> {
-        self.send(WriterMsg::OnceKey(key))
+        self.once_keys.push(key);
+        Ok(())
     }
 
     /// Sends every pending row and asks the writer to commit everything sent so far.
     pub fn commit(&mut self) -> Result<()> {
         self.flush_spans()?;
         self.flush_raw()?;
-        self.send(WriterMsg::Commit)
+        let states = std::mem::take(&mut self.states);
+        let once_keys = std::mem::take(&mut self.once_keys);
+        self.send(WriterMsg::Commit { states, once_keys })
     }
 
     /// What went through so far.
@@ -154,6 +166,8 @@ impl LakeWriterThread {
                 tx,
                 counts: SinkCounts::default(),
                 ingested_at,
+                states: Vec::new(),
+                once_keys: Vec::new(),
             },
             LakeWriterThread { handle },
         ))
@@ -184,18 +198,20 @@ fn writer_loop(
                 }
                 dirty = true;
             }
-            WriterMsg::State(state) => {
-                write.set_source_state(state);
-                dirty = true;
-            }
-            WriterMsg::OnceKey(key) => write.add_once_key(key),
-            WriterMsg::Commit => {
-                if dirty {
-                    let next = runtime.block_on(lake.begin_write())?;
-                    let done = std::mem::replace(&mut write, next);
-                    reports.push(runtime.block_on(lake.commit(done))?);
-                    dirty = false;
+            WriterMsg::Commit { states, once_keys } => {
+                if !dirty && states.is_empty() {
+                    continue;
                 }
+                for state in states {
+                    write.set_source_state(state);
+                }
+                for key in once_keys {
+                    write.add_once_key(key);
+                }
+                let next = runtime.block_on(lake.begin_write())?;
+                let done = std::mem::replace(&mut write, next);
+                reports.push(runtime.block_on(lake.commit(done))?);
+                dirty = false;
             }
         }
     }

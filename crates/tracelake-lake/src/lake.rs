@@ -195,8 +195,15 @@ impl Lake {
             once_keys,
         } = write;
         let mut changes = Vec::new();
+        let finishing = Instant::now();
         for (kind, writer) in writers {
             let added = writer.finish().await?;
+            tracing::debug!(
+                table = kind.name(),
+                files = added.len(),
+                elapsed_ms = finishing.elapsed().as_millis() as u64,
+                "data files closed"
+            );
             if !added.is_empty() {
                 changes.push(TableChange {
                     kind,
@@ -207,7 +214,14 @@ impl Lake {
             }
         }
         let files_added = changes.iter().map(|c| c.added.len()).sum();
+        let started = Instant::now();
         let attempts = self.commit_changes(&changes, states, once_keys).await?;
+        tracing::info!(
+            files_added,
+            attempts,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "committed"
+        );
         Ok(CommitReport {
             rows,
             files_added,

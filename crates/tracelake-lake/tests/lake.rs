@@ -1,6 +1,11 @@
 //! The lake's write path end to end on a local warehouse: append, concurrent appends from
 //! independent writers, compaction, retention and snapshot expiry.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr, clippy::print_stdout)] // test code: a failed unwrap is a failed test
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stderr,
+    clippy::print_stdout
+)] // test code: a failed unwrap is a failed test
 
 use std::collections::HashSet;
 use std::path::Path;

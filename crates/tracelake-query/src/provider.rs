@@ -145,15 +145,14 @@ fn narrow_days(expr: &Expr, time_column: &str, range: &mut DayRange) {
                 _ => {}
             }
         }
-        Expr::Between(b) if !b.negated
-            && column_name(&b.expr) == Some(time_column) => {
-                if let Some(lo) = literal(&b.low).and_then(literal_micros) {
-                    range.lo = range.lo.max(day(lo));
-                }
-                if let Some(hi) = literal(&b.high).and_then(literal_micros) {
-                    range.hi = range.hi.min(day(hi));
-                }
+        Expr::Between(b) if !b.negated && column_name(&b.expr) == Some(time_column) => {
+            if let Some(lo) = literal(&b.low).and_then(literal_micros) {
+                range.lo = range.lo.max(day(lo));
             }
+            if let Some(hi) = literal(&b.high).and_then(literal_micros) {
+                range.hi = range.hi.min(day(hi));
+            }
+        }
         _ => {}
     }
 }
@@ -175,9 +174,9 @@ fn session_equals(expr: &Expr, out: &mut Option<String>) {
                 && let ScalarValue::Utf8(Some(s))
                 | ScalarValue::Utf8View(Some(s))
                 | ScalarValue::LargeUtf8(Some(s)) = v
-                {
-                    *out = Some(s.clone());
-                }
+            {
+                *out = Some(s.clone());
+            }
         }
     }
 }

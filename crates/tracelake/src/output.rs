@@ -73,13 +73,7 @@ fn write_text(batches: &[RecordBatch], format: Format, out: &mut dyn Write) -> R
             let refs: Vec<&RecordBatch> = batches.iter().collect();
             w.write_batches(&refs).context("writing JSON")?;
             w.finish().context("writing JSON")?;
-            let out = w.into_inner();
-            if batches.iter().all(|b| b.num_rows() == 0) {
-                // ArrayWriter prints nothing for no rows; an empty result is still an array.
-                writeln!(out, "[]").context("writing JSON")?;
-            } else {
-                writeln!(out).context("writing JSON")?;
-            }
+            writeln!(w.into_inner()).context("writing JSON")?;
         }
         Format::Parquet => bail!("parquet output goes to a file"),
     }

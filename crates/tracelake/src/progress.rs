@@ -45,7 +45,9 @@ impl ImportProgress for ImportBar {
             .files
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             + 1;
-        if done.is_multiple_of(16) || done == self.total_files.load(std::sync::atomic::Ordering::Relaxed) {
+        if done.is_multiple_of(16)
+            || done == self.total_files.load(std::sync::atomic::Ordering::Relaxed)
+        {
             self.bar.set_message(format!(
                 "{done}/{} files",
                 self.total_files.load(std::sync::atomic::Ordering::Relaxed)

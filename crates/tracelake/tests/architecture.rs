@@ -1,6 +1,11 @@
 //! The crate dependency rules of ARCHITECTURE.md, checked against `cargo metadata` so the
 //! arrows cannot quietly break.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr, clippy::print_stdout)] // test code: a failed unwrap is a failed test
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stderr,
+    clippy::print_stdout
+)] // test code: a failed unwrap is a failed test
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;

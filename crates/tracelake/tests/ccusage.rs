@@ -1,7 +1,12 @@
 //! A peer computes the same answer: `ccusage daily --json --offline` (ccusage 20.0.24) and
 //! `tracelake cost --by day` agree on every day's tokens, and on the cost of every model
 //! ccusage has a price for.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr, clippy::print_stdout)] // test code: a failed unwrap is a failed test
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stderr,
+    clippy::print_stdout
+)] // test code: a failed unwrap is a failed test
 
 mod common;
 

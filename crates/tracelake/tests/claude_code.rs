@@ -1,7 +1,12 @@
 //! Importing real Claude Code sessions (CLI 2.1.328, testdata/claude-code): exact token
 //! totals against the model stand-in's ground truth, cost against Claude Code's own
 //! accounting, idempotent and incremental re-imports, malformed input, secrets.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr, clippy::print_stdout)] // test code: a failed unwrap is a failed test
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stderr,
+    clippy::print_stdout
+)] // test code: a failed unwrap is a failed test
 
 mod common;
 

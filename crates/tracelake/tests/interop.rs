@@ -1,7 +1,12 @@
 //! Other engines read our tables: PyIceberg (through the same SQLite catalog) and DuckDB's
 //! iceberg extension see the same rows and token sums as tracelake, after appends, after a
 //! compaction (a `replace` snapshot) and after retention (a `delete` snapshot).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr, clippy::print_stdout)] // test code: a failed unwrap is a failed test
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stderr,
+    clippy::print_stdout
+)] // test code: a failed unwrap is a failed test
 
 mod common;
 

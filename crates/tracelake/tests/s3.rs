@@ -1,6 +1,11 @@
 //! An `s3://` warehouse against a real S3-protocol server on loopback (moto's server, started
 //! by the test): import, query, show, compact, and PyIceberg reading the tables from S3.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr, clippy::print_stdout)] // test code: a failed unwrap is a failed test
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stderr,
+    clippy::print_stdout
+)] // test code: a failed unwrap is a failed test
 
 mod common;
 

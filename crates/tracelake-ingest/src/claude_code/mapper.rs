@@ -135,12 +135,13 @@ fn text_of(content: &Option<Content<'_>>) -> String {
             let mut out = String::new();
             for b in blocks {
                 if b.ty.as_deref() == Some("text")
-                    && let Some(t) = &b.text {
-                        if !out.is_empty() {
-                            out.push('\n');
-                        }
-                        out.push_str(t);
+                    && let Some(t) = &b.text
+                {
+                    if !out.is_empty() {
+                        out.push('\n');
                     }
+                    out.push_str(t);
+                }
             }
             out
         }
@@ -303,9 +304,10 @@ impl<'p> FileMapper<'p> {
             .or_else(|| self.carry.session_id.clone())
             .or_else(|| self.file_session.clone());
         if let Some(s) = &session
-            && self.carry.session_id.is_none() {
-                self.carry.session_id = Some(s.clone());
-            }
+            && self.carry.session_id.is_none()
+        {
+            self.carry.session_id = Some(s.clone());
+        }
         if let Some(cwd) = &record.cwd {
             self.carry.cwd = Some(cwd.to_string());
         }
@@ -337,9 +339,10 @@ impl<'p> FileMapper<'p> {
         );
         if !mapped {
             if ty == "api-request"
-                && let (Some(id), Some(t)) = (&record.id, time) {
-                    self.request_times.insert(id.to_string(), t);
-                }
+                && let (Some(id), Some(t)) = (&record.id, time)
+            {
+                self.request_times.insert(id.to_string(), t);
+            }
             return self.push_raw(raw, sink);
         }
         let Some(session) = session else {
@@ -990,9 +993,10 @@ impl<'p> FileMapper<'p> {
             }
             let mut attrs = serde_json::Map::new();
             if let Some(raw) = record.permission_decision
-                && let Ok(v) = serde_json::from_str::<serde_json::Value>(raw.get()) {
-                    attrs.insert("permission_decision".into(), v);
-                }
+                && let Ok(v) = serde_json::from_str::<serde_json::Value>(raw.get())
+            {
+                attrs.insert("permission_decision".into(), v);
+            }
             if let Some(k) = &record.tool_denial_kind {
                 attrs.insert("tool_denial_kind".into(), k.to_string().into());
             }

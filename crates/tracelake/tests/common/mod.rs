@@ -2,7 +2,12 @@
 //! (and a throw-away HOME, so no test can ever read this machine's own agent logs), plus the
 //! external tools the suite compares against (PyIceberg, DuckDB, ccusage, an S3 server).
 #![allow(dead_code)]
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr, clippy::print_stdout)] // test code: a failed unwrap is a failed test
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stderr,
+    clippy::print_stdout
+)] // test code: a failed unwrap is a failed test
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
