@@ -108,7 +108,7 @@ pub trait OnceFilter {
 
 struct LlmInProgress {
     key_id: String,
-    emit: bool,
+    key: [u8; 16],
     span: Span,
     text: String,
     thinking: String,
@@ -126,6 +126,8 @@ pub struct FileMapper<'p> {
     request_times: HashMap<String, i64>,
     /// Why the record being mapped could not be mapped (kept on its raw row).
     issue: Option<String>,
+    /// Spans mapped and not yet offered to the sink, with their emit-once keys.
+    out: Vec<(Span, [u8; 16])>,
 }
 
 fn text_of(content: &Option<Content<'_>>) -> String {
@@ -227,6 +229,7 @@ impl<'p> FileMapper<'p> {
             llm: None,
             request_times: HashMap::new(),
             issue: None,
+            out: Vec::new(),
         }
     }
 
@@ -364,18 +367,19 @@ impl<'p> FileMapper<'p> {
             );
             return self.push_raw(raw, sink);
         };
-        self.ensure_started(&session, time, line_no, sink, once, stats)?;
+        self.ensure_started(&session, time, line_no, stats)?;
         match ty {
-            "assistant" => self.assistant(&record, &session, time, line_no, sink, once, stats)?,
+            "assistant" => self.assistant(&record, &session, time, line_no, stats)?,
             "user" => {
-                self.finish_llm(sink, stats)?;
-                self.user(&record, &session, time, line_no, sink, stats)?
+                self.finish_llm();
+                self.user(&record, &session, time, line_no, stats)?
             }
             other => {
-                self.finish_llm(sink, stats)?;
-                self.event_record(other, &record, &session, time, line_no, sink, stats)?
+                self.finish_llm();
+                self.event_record(other, &record, &session, time, line_no)?
             }
         }
+        self.drain(sink, once, stats)?;
         self.push_raw(raw, sink)
     }
 
@@ -430,8 +434,6 @@ impl<'p> FileMapper<'p> {
         session: &str,
         time: i64,
         line_no: u64,
-        sink: &mut RowSink,
-        once: &mut dyn OnceFilter,
         stats: &mut ImportStats,
     ) -> Result<()> {
         if self.carry.started {
@@ -441,9 +443,6 @@ impl<'p> FileMapper<'p> {
         stats.sessions.insert(session.to_string());
         match self.subagent.clone() {
             None => {
-                if !once.first_time(ids::once_key(&["cc-session", session]), sink)? {
-                    return Ok(());
-                }
                 let mut s = self.base_span(
                     Self::session_span_id(session),
                     session,
@@ -453,12 +452,9 @@ impl<'p> FileMapper<'p> {
                 );
                 s.name = Some("session".to_string());
                 s.status = Status::Ok;
-                self.emit(s, sink, stats)
+                self.emit(s, ids::once_key(&["cc-session", session]))
             }
             Some(link) => {
-                if !once.first_time(ids::once_key(&["cc-agent", &link.agent_id]), sink)? {
-                    return Ok(());
-                }
                 let id = self.agent_span_id().unwrap_or_default();
                 let mut s = self.base_span(id, session, SpanKind::Agent, time, line_no);
                 s.name = Some(
@@ -477,15 +473,58 @@ impl<'p> FileMapper<'p> {
                 s.input_text = link.meta.description.clone();
                 s.status = Status::Ok;
                 s.attributes = serde_json::to_string(&link.meta).ok();
-                stats.subagents += 1;
-                self.emit(s, sink, stats)
+                self.emit(s, ids::once_key(&["cc-agent", &link.agent_id]))
             }
         }
     }
 
-    fn emit(&mut self, span: Span, sink: &mut RowSink, stats: &mut ImportStats) -> Result<()> {
-        stats.count_span(span.kind);
-        sink.push_span(span)
+    /// Queues a span; [`FileMapper::drain`] offers it to the sink once per `key`.
+    fn emit(&mut self, span: Span, key: [u8; 16]) -> Result<()> {
+        self.out.push((span, key));
+        Ok(())
+    }
+
+    /// Writes the queued spans whose keys the lake has not seen (a copied record or a
+    /// re-read fragment never doubles a row), counting what was written.
+    pub fn drain(
+        &mut self,
+        sink: &mut RowSink,
+        once: &mut dyn OnceFilter,
+        stats: &mut ImportStats,
+    ) -> Result<()> {
+        for (span, key) in std::mem::take(&mut self.out) {
+            if !once.first_time(key, sink)? {
+                continue;
+            }
+            stats.count_span(span.kind);
+            match span.kind {
+                SpanKind::Task => stats.tasks += 1,
+                SpanKind::Agent => stats.subagents += 1,
+                SpanKind::Tool => {
+                    stats.tool_calls += 1;
+                    match span.status {
+                        Status::Error => stats.tool_errors += 1,
+                        Status::Unset => stats.orphan_tools += 1,
+                        Status::Ok => {}
+                    }
+                }
+                SpanKind::Permission if span.decision == Some(Decision::Deny) => stats.denials += 1,
+                SpanKind::Llm => {
+                    stats.add_tokens(&span);
+                    if span.cost_usd.is_none() {
+                        stats.unpriced(span.model.as_deref().unwrap_or(""));
+                    }
+                }
+                SpanKind::Event => match span.name.as_deref() {
+                    Some("interrupted") => stats.interruptions += 1,
+                    Some("compact") => stats.compactions += 1,
+                    _ => {}
+                },
+                _ => {}
+            }
+            sink.push_span(span)?;
+        }
+        Ok(())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -495,8 +534,6 @@ impl<'p> FileMapper<'p> {
         session: &str,
         time: i64,
         line_no: u64,
-        sink: &mut RowSink,
-        once: &mut dyn OnceFilter,
         stats: &mut ImportStats,
     ) -> Result<()> {
         let Some(raw_message) = record.message else {
@@ -520,15 +557,14 @@ impl<'p> FileMapper<'p> {
         };
         let model = message.model.as_deref().unwrap_or("");
         if record.is_api_error_message == Some(true) || model == "<synthetic>" {
-            self.finish_llm(sink, stats)?;
+            self.finish_llm();
             let content = parse_content(message.content);
-            let id = ids::span_id(&[
-                "cc-event",
-                record
-                    .uuid
-                    .as_deref()
-                    .unwrap_or(&format!("{session}:{line_no}")),
-            ]);
+            let event_key = record
+                .uuid
+                .as_deref()
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("{session}:{line_no}"));
+            let id = ids::span_id(&["cc-event", &event_key]);
             let mut s = self.base_span(id, session, SpanKind::Event, time, line_no);
             s.name = Some(
                 if record.is_api_error_message == Some(true) {
@@ -550,7 +586,7 @@ impl<'p> FileMapper<'p> {
             s.output_text = Some(text);
             s.parent_span_id = Some(self.work_parent(session));
             s.task_id = self.work_task();
-            return self.emit(s, sink, stats);
+            return self.emit(s, ids::once_key(&["cc-event", &event_key]));
         }
         let message_id = message
             .id
@@ -562,9 +598,7 @@ impl<'p> FileMapper<'p> {
         let key_id = ids::span_id(&["cc-llm", &message_id, &request_id]);
         let same = self.llm.as_ref().is_some_and(|l| l.key_id == key_id);
         if !same {
-            self.finish_llm(sink, stats)?;
-            let emit =
-                once.first_time(ids::once_key(&["cc-llm", &message_id, &request_id]), sink)?;
+            self.finish_llm();
             let start = record
                 .request_ref
                 .as_deref()
@@ -582,7 +616,7 @@ impl<'p> FileMapper<'p> {
             s.end_time = Some(time);
             s.source_cost_usd = record.cost_usd;
             let usage = message.usage.unwrap_or_default();
-            self.apply_usage(&mut s, model, &usage, stats, emit);
+            self.apply_usage(&mut s, model, &usage);
             let mut attrs = serde_json::Map::new();
             attrs.insert("message_id".into(), message_id.clone().into());
             if !request_id.is_empty() {
@@ -608,7 +642,7 @@ impl<'p> FileMapper<'p> {
             s.attributes = Some(serde_json::Value::Object(attrs).to_string());
             self.llm = Some(LlmInProgress {
                 key_id,
-                emit,
+                key: ids::once_key(&["cc-llm", &message_id, &request_id]),
                 span: s,
                 text: String::new(),
                 thinking: String::new(),
@@ -659,14 +693,7 @@ impl<'p> FileMapper<'p> {
         Ok(())
     }
 
-    fn apply_usage(
-        &self,
-        s: &mut Span,
-        model: &str,
-        usage: &Usage,
-        stats: &mut ImportStats,
-        emit: bool,
-    ) {
+    fn apply_usage(&self, s: &mut Span, model: &str, usage: &Usage) {
         let (w5, w1) = match usage.cache_creation {
             Some(cc)
                 if cc.ephemeral_5m_input_tokens + cc.ephemeral_1h_input_tokens
@@ -691,19 +718,13 @@ impl<'p> FileMapper<'p> {
                 cache_write_1h: w1,
             },
         );
-        if s.cost_usd.is_none() && emit {
-            stats.unpriced(model);
-        }
     }
 
     /// Emits the model call whose fragments were being collected, if any.
-    pub fn finish_llm(&mut self, sink: &mut RowSink, stats: &mut ImportStats) -> Result<()> {
+    pub fn finish_llm(&mut self) {
         let Some(llm) = self.llm.take() else {
-            return Ok(());
+            return;
         };
-        if !llm.emit {
-            return Ok(());
-        }
         let mut s = llm.span;
         if !llm.text.is_empty() {
             s.output_text = Some(llm.text);
@@ -722,8 +743,7 @@ impl<'p> FileMapper<'p> {
             }
             s.attributes = Some(serde_json::Value::Object(attrs).to_string());
         }
-        stats.add_tokens(&s);
-        self.emit(s, sink, stats)
+        self.out.push((s, llm.key));
     }
 
     fn user(
@@ -732,7 +752,6 @@ impl<'p> FileMapper<'p> {
         session: &str,
         time: i64,
         line_no: u64,
-        sink: &mut RowSink,
         stats: &mut ImportStats,
     ) -> Result<()> {
         let Some(raw_message) = record.message else {
@@ -760,13 +779,13 @@ impl<'p> FileMapper<'p> {
         };
         if !results.is_empty() {
             for b in results {
-                self.tool_result(record, b, session, time, line_no, sink, stats)?;
+                self.tool_result(record, b, session, time, line_no)?;
             }
             // Text beside tool results (interruptions) becomes an event.
             let text = text_of(&content);
             if !text.trim().is_empty() {
                 let kind = classify_prompt(&text, record).unwrap_or("user_note");
-                self.user_event(kind, text, record, session, time, line_no, sink, stats)?;
+                self.user_event(kind, text, record, session, time, line_no)?;
             }
             return Ok(());
         }
@@ -780,20 +799,11 @@ impl<'p> FileMapper<'p> {
             return Ok(());
         }
         if let Some(kind) = classify_prompt(&text, record) {
-            return self.user_event(kind, text, record, session, time, line_no, sink, stats);
+            return self.user_event(kind, text, record, session, time, line_no);
         }
         if self.subagent.is_some() {
             // A subagent's prompt: part of the parent's task, recorded as an event.
-            return self.user_event(
-                "agent_prompt",
-                text,
-                record,
-                session,
-                time,
-                line_no,
-                sink,
-                stats,
-            );
+            return self.user_event("agent_prompt", text, record, session, time, line_no);
         }
         let task_key = record
             .uuid
@@ -821,8 +831,7 @@ impl<'p> FileMapper<'p> {
         }
         s.attributes = Some(serde_json::Value::Object(attrs).to_string());
         self.carry.task_id = Some(id);
-        stats.tasks += 1;
-        self.emit(s, sink, stats)
+        self.emit(s, ids::once_key(&["cc-task", &task_key]))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -834,8 +843,6 @@ impl<'p> FileMapper<'p> {
         session: &str,
         time: i64,
         line_no: u64,
-        sink: &mut RowSink,
-        stats: &mut ImportStats,
     ) -> Result<()> {
         let key = record
             .uuid
@@ -853,11 +860,8 @@ impl<'p> FileMapper<'p> {
         s.status = Status::Ok;
         s.parent_span_id = Some(self.work_parent(session));
         s.task_id = self.work_task();
-        if kind == "interrupted" {
-            stats.interruptions += 1;
-        }
         s.input_text = Some(text);
-        self.emit(s, sink, stats)
+        self.emit(s, ids::once_key(&["cc-event", &key, kind]))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -868,8 +872,6 @@ impl<'p> FileMapper<'p> {
         session: &str,
         time: i64,
         line_no: u64,
-        sink: &mut RowSink,
-        stats: &mut ImportStats,
     ) -> Result<()> {
         let Some(use_id) = block.tool_use_id.as_deref() else {
             return Ok(());
@@ -962,10 +964,6 @@ impl<'p> FileMapper<'p> {
                 .or(d.reason_code.as_deref())
                 .map(str::to_string);
         }
-        stats.tool_calls += 1;
-        if s.status == Status::Error {
-            stats.tool_errors += 1;
-        }
         let permission = decision.as_ref().map(|d| {
             let mut p = self.base_span(
                 ids::span_id(&["cc-permission", use_id]),
@@ -1006,12 +1004,9 @@ impl<'p> FileMapper<'p> {
             p.attributes = Some(serde_json::Value::Object(attrs).to_string());
             p
         });
-        if s.decision == Some(Decision::Deny) {
-            stats.denials += 1;
-        }
-        self.emit(s, sink, stats)?;
+        self.emit(s, ids::once_key(&["cc-tool", use_id]))?;
         if let Some(p) = permission {
-            self.emit(p, sink, stats)?;
+            self.emit(p, ids::once_key(&["cc-permission", use_id]))?;
         }
         Ok(())
     }
@@ -1024,8 +1019,6 @@ impl<'p> FileMapper<'p> {
         session: &str,
         time: i64,
         line_no: u64,
-        sink: &mut RowSink,
-        stats: &mut ImportStats,
     ) -> Result<()> {
         let key = record
             .uuid
@@ -1050,9 +1043,6 @@ impl<'p> FileMapper<'p> {
                 } else {
                     format!("system:{subtype}")
                 });
-                if subtype == "compact_boundary" {
-                    stats.compactions += 1;
-                }
                 s.output_text = record.content.map(|c| tool_result_text(Some(c)));
                 s.attributes = record
                     .compact_metadata
@@ -1072,16 +1062,11 @@ impl<'p> FileMapper<'p> {
             }
             _ => s.name = Some(ty.to_string()),
         }
-        self.emit(s, sink, stats)
+        self.emit(s, ids::once_key(&["cc-event", &key, ty]))
     }
 
     /// Writes tool calls that waited longer than [`ORPHAN_TOOL_AFTER_MICROS`] without a result.
-    pub fn flush_orphans(
-        &mut self,
-        now: i64,
-        sink: &mut RowSink,
-        stats: &mut ImportStats,
-    ) -> Result<()> {
+    pub fn flush_orphans(&mut self, now: i64) -> Result<()> {
         let session = self
             .carry
             .session_id
@@ -1117,9 +1102,7 @@ impl<'p> FileMapper<'p> {
             s.tool_input = Some(p.input.clone());
             s.status = Status::Unset;
             s.error_message = Some("no tool_result was recorded for this call".to_string());
-            stats.tool_calls += 1;
-            stats.orphan_tools += 1;
-            self.emit(s, sink, stats)?;
+            self.emit(s, ids::once_key(&["cc-tool", &p.id]))?;
         }
         Ok(())
     }

@@ -380,14 +380,16 @@ impl ImportRun<'_> {
             self.since_commit += n as u64;
             self.progress.advance(n as u64);
             if self.since_commit >= self.options.commit_every_bytes {
-                mapper.finish_llm(&mut self.sink, &mut self.stats)?;
+                mapper.finish_llm();
+                mapper.drain(&mut self.sink, once, &mut self.stats)?;
                 self.save_state(&key, &state, &mapper)?;
                 self.sink.commit()?;
                 self.since_commit = 0;
             }
         }
-        mapper.finish_llm(&mut self.sink, &mut self.stats)?;
-        mapper.flush_orphans(self.options.now_micros, &mut self.sink, &mut self.stats)?;
+        mapper.finish_llm();
+        mapper.flush_orphans(self.options.now_micros)?;
+        mapper.drain(&mut self.sink, once, &mut self.stats)?;
         self.save_state(&key, &state, &mapper)?;
         Ok(())
     }
