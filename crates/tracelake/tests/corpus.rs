@@ -2,6 +2,12 @@
 //! once (resumed sessions copy records; subagents live in other files), every tool call once,
 //! every malformed line reported by file and line and everything else kept; two processes
 //! importing into one lake at the same time lose nothing.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stderr,
+    clippy::print_stdout
+)] // test code: a failed unwrap is a failed test
 
 mod common;
 

@@ -3,6 +3,12 @@
 //! against a loopback model stand-in (tools/real-agents), and the lake's tokens equal the
 //! stand-in's log and its cost equals the CLI's own `total_cost_usd`. Re-running this on a
 //! new CLI version checks the importer against that version.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stderr,
+    clippy::print_stdout
+)] // test code: a failed unwrap is a failed test
 
 mod common;
 
