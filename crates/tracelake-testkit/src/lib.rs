@@ -3,5 +3,7 @@
 //!
 //! - [`claude_corpus`]: Claude Code session logs (`projects/<encoded-cwd>/<session>.jsonl`,
 //!   subagent transcripts) at any size, deterministic for a seed, with `truth.json`.
+//! - [`span_lake`]: a lake of synthetic spans of any size, for query benchmarks.
 
 pub mod claude_corpus;
+pub mod span_lake;

@@ -54,6 +54,31 @@ enum Command {
         #[arg(long)]
         threads: Option<usize>,
     },
+    /// Write synthetic spans straight into a lake (for query benchmarks).
+    GenSpans {
+        /// The tracelake home to write into.
+        #[arg(long)]
+        home: PathBuf,
+        /// How many spans: 1000000, 10M, …
+        #[arg(long, value_parser = parse_count)]
+        spans: u64,
+        /// Seed.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+}
+
+fn parse_count(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (digits, mult) = match s.chars().last() {
+        Some('k' | 'K') => (&s[..s.len() - 1], 1_000),
+        Some('m' | 'M') => (&s[..s.len() - 1], 1_000_000),
+        _ => (s, 1),
+    };
+    digits
+        .parse::<u64>()
+        .map(|n| n * mult)
+        .map_err(|_| format!("{s}: expected a count like 1000000 or 10M"))
 }
 
 fn main() -> ExitCode {
@@ -68,6 +93,16 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::GenSpans { home, spans, seed } => {
+            let started = Instant::now();
+            let runtime = tokio::runtime::Runtime::new()?;
+            let n = runtime.block_on(tracelake_testkit::span_lake::write_spans(&home, spans, seed))?;
+            report(&format!(
+                "done: {n} spans in {} in {:.1}s",
+                home.display(),
+                started.elapsed().as_secs_f64()
+            ));
+        }
         Command::GenClaude {
             out,
             size,
