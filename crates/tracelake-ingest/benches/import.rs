@@ -17,7 +17,12 @@ fn sample_lines() -> Vec<String> {
         for f in std::fs::read_dir(dir.unwrap().path()).unwrap() {
             let p = f.unwrap().path();
             if p.extension().is_some_and(|e| e == "jsonl") {
-                out.extend(std::fs::read_to_string(p).unwrap().lines().map(str::to_string));
+                out.extend(
+                    std::fs::read_to_string(p)
+                        .unwrap()
+                        .lines()
+                        .map(str::to_string),
+                );
             }
         }
     }
@@ -59,7 +64,9 @@ fn import(c: &mut Criterion) {
         b.iter(|| {
             let home = tempfile::tempdir().unwrap();
             runtime.block_on(async {
-                let lake = Lake::open(home.path(), &LakeConfig::default()).await.unwrap();
+                let lake = Lake::open(home.path(), &LakeConfig::default())
+                    .await
+                    .unwrap();
                 let importer = ClaudeCodeImporter::new(
                     lake,
                     Arc::new(Redactor::default_rules().unwrap()),

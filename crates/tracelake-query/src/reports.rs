@@ -128,7 +128,7 @@ impl QueryEngine {
         self.query(&format!(
             "SELECT span_id, parent_span_id, kind, name, status, start_time, end_time, duration_ms, \
              agent, agent_version, project, git_branch, agent_id, model, input_tokens, output_tokens, \
-             cache_read_tokens, cache_write_tokens, cost_usd, tool_name, tool_input, command, exit_code, \
+             cache_read_tokens, cache_write_tokens, cost_usd, source_cost_usd, tool_name, tool_input, command, exit_code, \
              files_read, files_written, is_error, error_message, decision, decision_source, \
              input_text, output_text, source_ref \
              FROM spans WHERE session_id = {} \

@@ -96,7 +96,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::GenSpans { home, spans, seed } => {
             let started = Instant::now();
             let runtime = tokio::runtime::Runtime::new()?;
-            let n = runtime.block_on(tracelake_testkit::span_lake::write_spans(&home, spans, seed))?;
+            let n = runtime.block_on(tracelake_testkit::span_lake::write_spans(
+                &home, spans, seed,
+            ))?;
             report(&format!(
                 "done: {n} spans in {} in {:.1}s",
                 home.display(),

@@ -17,11 +17,45 @@ const MODELS: &[(&str, f64)] = &[
     ("gpt-5-codex", 0.08),
     ("claude-experimental-x", 0.02),
 ];
-const TOOLS: &[&str] = &["Bash", "Read", "Edit", "Grep", "Glob", "Write", "TodoWrite", "WebFetch"];
+const TOOLS: &[&str] = &[
+    "Bash",
+    "Read",
+    "Edit",
+    "Grep",
+    "Glob",
+    "Write",
+    "TodoWrite",
+    "WebFetch",
+];
 const WORDS: &[&str] = &[
-    "error", "cargo", "test", "failed", "src/lib.rs", "fn", "let", "match", "Ok", "assert",
-    "expected", "found", "thread", "panicked", "warning", "unused", "import", "module", "build",
-    "finished", "running", "passed", "index", "query", "table", "row", "column", "schema",
+    "error",
+    "cargo",
+    "test",
+    "failed",
+    "src/lib.rs",
+    "fn",
+    "let",
+    "match",
+    "Ok",
+    "assert",
+    "expected",
+    "found",
+    "thread",
+    "panicked",
+    "warning",
+    "unused",
+    "import",
+    "module",
+    "build",
+    "finished",
+    "running",
+    "passed",
+    "index",
+    "query",
+    "table",
+    "row",
+    "column",
+    "schema",
 ];
 
 fn words(rng: &mut ChaCha8Rng, n: usize) -> String {
@@ -54,14 +88,22 @@ pub async fn write_spans(home: &Path, spans: u64, seed: u64) -> Result<u64> {
         .map_err(|e| anyhow::anyhow!(e.report()))
         .context("opening the lake")?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut write = lake.begin_write().await.map_err(|e| anyhow::anyhow!(e.report()))?;
+    let mut write = lake
+        .begin_write()
+        .await
+        .map_err(|e| anyhow::anyhow!(e.report()))?;
     let mut builder = SpanBatchBuilder::new(0);
     let base: i64 = 1_790_000_000_000_000; // 2026-09-21
     let mut written = 0u64;
     let mut session = 0u64;
     while written < spans {
         session += 1;
-        let sid = format!("{:08x}-{:04x}-4000-8000-{:012x}", rng.random::<u32>(), session & 0xffff, session);
+        let sid = format!(
+            "{:08x}-{:04x}-4000-8000-{:012x}",
+            rng.random::<u32>(),
+            session & 0xffff,
+            session
+        );
         let mut t = base + rng.random_range(0..30 * 86_400_000_000i64);
         let n = rng.random_range(20..180).min(spans - written);
         let project = format!("/home/dev/proj-{}", rng.random_range(1..40));
@@ -95,7 +137,8 @@ pub async fn write_spans(home: &Path, spans: u64, seed: u64) -> Result<u64> {
                     s.output_tokens = Some(rng.random_range(20..2_000));
                     s.cache_read_tokens = Some(rng.random_range(0..80_000));
                     s.cache_write_tokens = Some(rng.random_range(0..4_000));
-                    s.cost_usd = (model != "claude-experimental-x").then(|| rng.random_range(0.001..0.2));
+                    s.cost_usd =
+                        (model != "claude-experimental-x").then(|| rng.random_range(0.001..0.2));
                     s.output_text = Some(words(&mut rng, 20));
                 }
                 SpanKind::Tool => {
@@ -111,7 +154,11 @@ pub async fn write_spans(home: &Path, spans: u64, seed: u64) -> Result<u64> {
                     s.tool_output = Some(words(&mut rng, 40));
                 }
                 SpanKind::Permission => {
-                    s.decision = Some(if rng.random_range(0..100) < 3 { Decision::Deny } else { Decision::Allow });
+                    s.decision = Some(if rng.random_range(0..100) < 3 {
+                        Decision::Deny
+                    } else {
+                        Decision::Allow
+                    });
                 }
                 _ => {}
             }
@@ -122,16 +169,24 @@ pub async fn write_spans(home: &Path, spans: u64, seed: u64) -> Result<u64> {
             written += 1;
             if builder.len() >= 65_536 {
                 write
-                    .append(TableKind::Spans, &builder.finish().map_err(|e| anyhow::anyhow!(e.report()))?)
+                    .append(
+                        TableKind::Spans,
+                        &builder.finish().map_err(|e| anyhow::anyhow!(e.report()))?,
+                    )
                     .map_err(|e| anyhow::anyhow!(e.report()))?;
             }
         }
     }
     if !builder.is_empty() {
         write
-            .append(TableKind::Spans, &builder.finish().map_err(|e| anyhow::anyhow!(e.report()))?)
+            .append(
+                TableKind::Spans,
+                &builder.finish().map_err(|e| anyhow::anyhow!(e.report()))?,
+            )
             .map_err(|e| anyhow::anyhow!(e.report()))?;
     }
-    lake.commit(write).await.map_err(|e| anyhow::anyhow!(e.report()))?;
+    lake.commit(write)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.report()))?;
     Ok(written)
 }

@@ -142,15 +142,39 @@ pub fn render_table(batches: &[RecordBatch]) -> Result<String> {
             .iter()
             .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
             .collect::<Result<Vec<_>, _>>()?;
+        let floats: Vec<Option<&arrow::array::Float64Array>> = batch
+            .columns()
+            .iter()
+            .map(|c| c.as_any().downcast_ref::<arrow::array::Float64Array>())
+            .collect();
         for row in 0..batch.num_rows() {
             rows += 1;
-            table.add_row(formatters.iter().map(|f| elide(&f.value(row).to_string())));
+            table.add_row(
+                formatters
+                    .iter()
+                    .zip(&floats)
+                    .map(|(f, float)| match float {
+                        Some(values) if values.is_valid(row) => round(values.value(row)),
+                        _ => elide(&f.value(row).to_string()),
+                    }),
+            );
         }
     }
     if rows == 0 {
         return Ok("(no rows)".to_string());
     }
     Ok(table.to_string())
+}
+
+/// A float for reading: at most six decimals, no trailing zeros (machine formats keep all).
+fn round(x: f64) -> String {
+    let text = format!("{x:.6}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    if text == "-0" {
+        "0".to_string()
+    } else {
+        text.to_string()
+    }
 }
 
 /// One line, at most [`MAX_CELL_CHARS`] characters.
@@ -225,6 +249,13 @@ mod tests {
         let mut empty = Vec::new();
         write_text(&[batch().slice(0, 0)], Format::Json, &mut empty).unwrap();
         assert_eq!(String::from_utf8(empty).unwrap().trim(), "[]");
+    }
+
+    #[test]
+    fn floats_are_rounded_for_reading() {
+        assert_eq!(round(0.041444999999999996), "0.041445");
+        assert_eq!(round(2.0), "2");
+        assert_eq!(round(0.0), "0");
     }
 
     #[test]

@@ -42,6 +42,7 @@ struct Row {
     cache_read: i64,
     cache_write: i64,
     cost: Option<f64>,
+    source_cost: Option<f64>,
     tool_name: String,
     tool_input: String,
     command: String,
@@ -118,6 +119,11 @@ fn rows(batches: &[RecordBatch]) -> Vec<Row> {
                     .and_then(|c| c.as_primitive_opt::<Float64Type>())
                     .filter(|c| c.is_valid(i))
                     .map(|c| c.value(i)),
+                source_cost: b
+                    .column_by_name("source_cost_usd")
+                    .and_then(|c| c.as_primitive_opt::<Float64Type>())
+                    .filter(|c| c.is_valid(i))
+                    .map(|c| c.value(i)),
                 tool_name: text(b, "tool_name", i),
                 tool_input: text(b, "tool_input", i),
                 command: text(b, "command", i),
@@ -154,6 +160,14 @@ fn thousands(n: i64) -> String {
         out.push(c);
     }
     if n < 0 { format!("-{out}") } else { out }
+}
+
+fn count(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
 }
 
 fn money(cost: Option<f64>) -> String {
@@ -227,15 +241,18 @@ pub async fn run(env: &Env, session: &str, format: ShowFormat) -> Result<ExitCod
         }
     ));
     output::line(format!(
-        "started {}, {}, {} tasks, {} model calls, {} tool calls, {} errors, {} tokens, ${cost:.4}{}",
+        "started {}, {}, {}, {}, {}, {}, {} tokens, ${cost:.4}{}",
         chrono::DateTime::from_timestamp_micros(first.start)
             .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
             .unwrap_or_default(),
         duration(Some((last - first.start) / 1000)),
-        rows.iter().filter(|r| r.kind == "task").count(),
-        llm.len(),
-        tools.len(),
-        tools.iter().filter(|r| r.status == "error").count(),
+        count(rows.iter().filter(|r| r.kind == "task").count(), "task"),
+        count(llm.len(), "model call"),
+        count(tools.len(), "tool call"),
+        count(
+            tools.iter().filter(|r| r.status == "error").count(),
+            "error"
+        ),
         thousands(tokens),
         if unpriced > 0 {
             format!(" (+{unpriced} unpriced calls)")
@@ -292,6 +309,10 @@ pub async fn run(env: &Env, session: &str, format: ShowFormat) -> Result<ExitCod
                 format!("{t}  denied  {}", r.name)
             }
             "permission" => continue,
+            "event" if r.name == "cost-state" => match r.source_cost {
+                Some(c) => format!("{t}  {}'s own running total: ${c:.4}", r.agent),
+                None => continue,
+            },
             _ => {
                 let detail = if !r.input_text.is_empty() {
                     &r.input_text
