@@ -66,6 +66,28 @@ async fn copy_out(io: &FileIO, warehouse: &Warehouse, location: &str) -> Result<
     warehouse.write(location, bytes).await
 }
 
+/// A v2 data-manifest writer for a new manifest of `snapshot_id`, staged in memory (copy it
+/// out with [`copy_out`]).
+fn manifest_writer(
+    state: &TableState,
+    snapshot_id: i64,
+    suffix: &str,
+) -> Result<(FileIO, String, iceberg::spec::ManifestWriter)> {
+    let io = FileIO::new_with_memory();
+    let location = new_avro_location(state.location(), suffix);
+    let output = io
+        .new_output(&location)
+        .map_err(|e| iceberg_error("creating manifest", e))?;
+    let writer = ManifestWriterBuilder::new(
+        output,
+        Some(snapshot_id),
+        state.metadata.current_schema().clone(),
+        state.metadata.default_partition_spec().as_ref().clone(),
+    )
+    .build_v2_data();
+    Ok((io, location, writer))
+}
+
 /// Writes the manifest listing `added` as new files of `snapshot_id`.
 pub(crate) async fn write_added_manifest(
     warehouse: &Warehouse,
@@ -73,18 +95,7 @@ pub(crate) async fn write_added_manifest(
     snapshot_id: i64,
     added: &[DataFile],
 ) -> Result<ManifestFile> {
-    let io = FileIO::new_with_memory();
-    let location = new_avro_location(state.location(), "m0");
-    let output = io
-        .new_output(&location)
-        .map_err(|e| iceberg_error("creating manifest", e))?;
-    let mut writer = ManifestWriterBuilder::new(
-        output,
-        Some(snapshot_id),
-        state.metadata.current_schema().clone(),
-        state.metadata.default_partition_spec().as_ref().clone(),
-    )
-    .build_v2_data();
+    let (io, location, mut writer) = manifest_writer(state, snapshot_id, "m0")?;
     for file in added {
         writer
             .add_file(file.clone(), -1)
@@ -139,18 +150,7 @@ pub(crate) async fn prepare(
             continue;
         }
         // Rewrite: removed files become DELETED entries, the rest EXISTING.
-        let io = FileIO::new_with_memory();
-        let location = new_avro_location(state.location(), "m1");
-        let output = io
-            .new_output(&location)
-            .map_err(|e| iceberg_error("creating manifest", e))?;
-        let mut writer = ManifestWriterBuilder::new(
-            output,
-            Some(snapshot_id),
-            metadata.current_schema().clone(),
-            metadata.default_partition_spec().as_ref().clone(),
-        )
-        .build_v2_data();
+        let (io, location, mut writer) = manifest_writer(state, snapshot_id, "m1")?;
         for entry in entries {
             if entry.status == ManifestStatus::Deleted {
                 continue;

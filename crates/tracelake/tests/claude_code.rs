@@ -19,14 +19,9 @@ use serde_json::Value;
 fn truth_totals() -> [i64; 4] {
     let mut t = [0i64; 4];
     for entry in std::fs::read_dir(testdata().join("claude-code-truth")).unwrap() {
-        let v: Value =
-            serde_json::from_slice(&std::fs::read(entry.unwrap().path()).unwrap()).unwrap();
-        for r in v["responses"].as_array().unwrap() {
-            let u = &r["usage"];
-            t[0] += u["input_tokens"].as_i64().unwrap();
-            t[1] += u["output_tokens"].as_i64().unwrap();
-            t[2] += u["cache_creation_input_tokens"].as_i64().unwrap_or(0);
-            t[3] += u["cache_read_input_tokens"].as_i64().unwrap_or(0);
+        let sums = common::truth_usage(&entry.unwrap().path());
+        for (a, b) in t.iter_mut().zip(sums) {
+            *a += b;
         }
     }
     t

@@ -57,16 +57,7 @@ fn scenario(
 }
 
 fn truth_tokens(out: &Path) -> [i64; 4] {
-    let v: Value = serde_json::from_slice(&std::fs::read(out.join("truth.json")).unwrap()).unwrap();
-    let mut t = [0i64; 4];
-    for r in v["responses"].as_array().unwrap() {
-        let u = &r["usage"];
-        t[0] += u["input_tokens"].as_i64().unwrap();
-        t[1] += u["output_tokens"].as_i64().unwrap();
-        t[2] += u["cache_creation_input_tokens"].as_i64().unwrap_or(0);
-        t[3] += u["cache_read_input_tokens"].as_i64().unwrap_or(0);
-    }
-    t
+    common::truth_usage(&out.join("truth.json"))
 }
 
 #[test]

@@ -559,11 +559,7 @@ impl<'p> FileMapper<'p> {
         if record.is_api_error_message == Some(true) || model == "<synthetic>" {
             self.finish_llm();
             let content = parse_content(message.content);
-            let event_key = record
-                .uuid
-                .as_deref()
-                .map(str::to_string)
-                .unwrap_or_else(|| format!("{session}:{line_no}"));
+            let event_key = record_key(record, session, line_no);
             let id = ids::span_id(&["cc-event", &event_key]);
             let mut s = self.base_span(id, session, SpanKind::Event, time, line_no);
             s.name = Some(
@@ -805,11 +801,7 @@ impl<'p> FileMapper<'p> {
             // A subagent's prompt: part of the parent's task, recorded as an event.
             return self.user_event("agent_prompt", text, record, session, time, line_no);
         }
-        let task_key = record
-            .uuid
-            .as_deref()
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("{session}:{line_no}"));
+        let task_key = record_key(record, session, line_no);
         let id = ids::span_id(&["cc-task", &task_key]);
         let mut s = self.base_span(id.clone(), session, SpanKind::Task, time, line_no);
         s.name = Some("prompt".to_string());
@@ -844,11 +836,7 @@ impl<'p> FileMapper<'p> {
         time: i64,
         line_no: u64,
     ) -> Result<()> {
-        let key = record
-            .uuid
-            .as_deref()
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("{session}:{line_no}"));
+        let key = record_key(record, session, line_no);
         let mut s = self.base_span(
             ids::span_id(&["cc-event", &key, kind]),
             session,
@@ -1011,7 +999,6 @@ impl<'p> FileMapper<'p> {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn event_record(
         &mut self,
         ty: &str,
@@ -1020,11 +1007,7 @@ impl<'p> FileMapper<'p> {
         time: i64,
         line_no: u64,
     ) -> Result<()> {
-        let key = record
-            .uuid
-            .as_deref()
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("{session}:{line_no}"));
+        let key = record_key(record, session, line_no);
         let mut s = self.base_span(
             ids::span_id(&["cc-event", &key, ty]),
             session,
@@ -1106,6 +1089,16 @@ impl<'p> FileMapper<'p> {
         }
         Ok(())
     }
+}
+
+/// The source's identity of a record: its `uuid`, else its session and line (records without
+/// a uuid, like `cost-state` and `summary`, are still stable across re-reads of the file).
+fn record_key(record: &Record<'_>, session: &str, line_no: u64) -> String {
+    record
+        .uuid
+        .as_deref()
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("{session}:{line_no}"))
 }
 
 fn append_part(buf: &mut String, part: Option<&str>) {

@@ -181,6 +181,21 @@ pub fn python(tools: &Path, script: &Path, args: &[&str]) -> Run {
     r
 }
 
+/// Token sums `[input, output, cache write, cache read]` of a model stand-in's log
+/// (`{"responses": [{"usage": …}, …]}`): the ground truth of a real-CLI run.
+pub fn truth_usage(path: &Path) -> [i64; 4] {
+    let v: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let mut t = [0i64; 4];
+    for r in v["responses"].as_array().unwrap() {
+        let u = &r["usage"];
+        t[0] += u["input_tokens"].as_i64().unwrap();
+        t[1] += u["output_tokens"].as_i64().unwrap();
+        t[2] += u["cache_creation_input_tokens"].as_i64().unwrap_or(0);
+        t[3] += u["cache_read_input_tokens"].as_i64().unwrap_or(0);
+    }
+    t
+}
+
 /// Copies a folder recursively.
 pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
