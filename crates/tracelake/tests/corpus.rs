@@ -184,3 +184,49 @@ fn two_processes_importing_at_once_lose_nothing() {
         assert_eq!(tl.import(&dir.join("projects")).ok().json()["spans"], 0);
     }
 }
+
+#[test]
+fn an_import_killed_midway_resumes_exactly() {
+    let tl = Tl::new();
+    let dir = tl.dir.path().join("corpus");
+    let truth = corpus(&dir, 31, 60, None);
+    std::fs::create_dir_all(tl.home()).unwrap();
+    std::fs::write(
+        tl.home().join("tracelake.toml"),
+        "[import]\ncommit_every_mib = 2\n",
+    )
+    .unwrap();
+    let projects = dir.join("projects");
+    // How long a whole import takes here, so the kills land inside one on any machine.
+    let timing = Tl::new();
+    let started = std::time::Instant::now();
+    timing.import(&projects).ok();
+    let whole = started.elapsed();
+    // Kill -9 twice, each after about a third of that: the second run resumes the first.
+    for _ in 0..2 {
+        let mut child = tl
+            .command()
+            .args([
+                "import",
+                "claude-code",
+                projects.to_str().unwrap(),
+                "--format",
+                "json",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(whole / 3);
+        let _ = child.kill(); // SIGKILL
+        child.wait().unwrap();
+    }
+    // The kills interrupted the import (not everything is in), after some commits landed.
+    let partial = as_i64(&tl.scalar("SELECT count(*) FROM llm_calls")) as u64;
+    assert!(
+        partial > 0 && partial < truth.totals.billed_responses,
+        "{partial}"
+    );
+    tl.import(&projects).ok();
+    check_totals(&tl, &truth, true);
+}
