@@ -8,6 +8,7 @@
 
 pub mod claude_code;
 pub mod ids;
+pub mod otlp;
 pub mod progress;
 pub mod redact;
 pub mod sink;

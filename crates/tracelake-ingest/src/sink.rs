@@ -10,9 +10,12 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 use arrow_array::RecordBatch;
+use std::collections::HashSet;
 use tracelake_lake::{CommitReport, Lake, SourceState};
+
 use tracelake_model::{
-    Error, RawBatchBuilder, RawRecord, Result, Span, SpanBatchBuilder, TableKind,
+    Error, MetricBatchBuilder, MetricPoint, RawBatchBuilder, RawRecord, Result, Span,
+    SpanBatchBuilder, TableKind,
 };
 
 use crate::redact::Redactor;
@@ -42,10 +45,53 @@ pub struct SinkCounts {
     pub masked: u64,
 }
 
+/// Decides whether a keyed row is written: once per lake, however often its source repeats it.
+pub trait OnceFilter {
+    /// True the first time `key` is offered (this run or any commit before). The key is
+    /// recorded with the rows the sink commits next.
+    fn first_time(&mut self, key: [u8; 16], sink: &mut RowSink) -> Result<bool>;
+}
+
+/// The [`OnceFilter`] of a lake: keys of this run in memory, earlier ones in the ledger.
+pub struct LakeOnce<'a> {
+    lake: &'a Lake,
+    this_run: HashSet<[u8; 16]>,
+}
+
+impl<'a> LakeOnce<'a> {
+    /// A filter over `lake`'s ledger.
+    pub fn new(lake: &'a Lake) -> Self {
+        Self {
+            lake,
+            this_run: HashSet::new(),
+        }
+    }
+}
+
+impl OnceFilter for LakeOnce<'_> {
+    fn first_time(&mut self, key: [u8; 16], sink: &mut RowSink) -> Result<bool> {
+        if !self.this_run.insert(key) {
+            return Ok(false);
+        }
+        if self
+            .lake
+            .keys_seen(&[key])?
+            .first()
+            .copied()
+            .unwrap_or(false)
+        {
+            return Ok(false);
+        }
+        sink.add_once_key(key)?;
+        Ok(true)
+    }
+}
+
 /// Collects rows from a source and feeds them to a [`LakeWriterThread`].
 pub struct RowSink {
     spans: SpanBatchBuilder,
     raw: RawBatchBuilder,
+    metrics: MetricBatchBuilder,
     redactor: Arc<Redactor>,
     tx: SyncSender<WriterMsg>,
     counts: SinkCounts,
@@ -82,6 +128,22 @@ impl RowSink {
         Ok(())
     }
 
+    /// Appends a metric data point (its text is masked like every row's).
+    pub fn push_metric(&mut self, mut point: MetricPoint) -> Result<()> {
+        for text in [&mut point.attributes, &mut point.resource_attributes]
+            .into_iter()
+            .flatten()
+        {
+            self.counts.masked += self.redactor.redact(text) as u64;
+        }
+        self.metrics.append(&point);
+        if self.metrics.len() >= BATCH_ROWS {
+            let batch = self.metrics.finish()?;
+            self.send(WriterMsg::Batch(TableKind::Metrics, batch))?;
+        }
+        Ok(())
+    }
+
     /// Records source progress to commit with the rows sent so far. The state is masked
     /// like every row: it may carry text (a tool call waiting for its result).
     pub fn set_source_state(&mut self, mut state: SourceState) -> Result<()> {
@@ -102,6 +164,10 @@ impl RowSink {
     pub fn commit(&mut self) -> Result<()> {
         self.flush_spans()?;
         self.flush_raw()?;
+        if !self.metrics.is_empty() {
+            let batch = self.metrics.finish()?;
+            self.send(WriterMsg::Batch(TableKind::Metrics, batch))?;
+        }
         let states = std::mem::take(&mut self.states);
         let once_keys = std::mem::take(&mut self.once_keys);
         self.send(WriterMsg::Commit { states, once_keys })
@@ -162,6 +228,7 @@ impl LakeWriterThread {
             RowSink {
                 spans: SpanBatchBuilder::new(ingested_at),
                 raw: RawBatchBuilder::new(ingested_at),
+                metrics: MetricBatchBuilder::new(ingested_at),
                 redactor,
                 tx,
                 counts: SinkCounts::default(),

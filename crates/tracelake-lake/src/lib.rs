@@ -13,6 +13,7 @@ pub mod lake;
 pub mod maintenance;
 pub mod storage;
 pub mod table;
+pub mod wal;
 pub mod writer;
 
 pub use catalog::{CATALOG_NAME, SourceState, SqlCatalog};
@@ -20,4 +21,5 @@ pub use lake::{CommitReport, Lake, LakeConfig, LakeWrite};
 pub use maintenance::{CompactionReport, ExpiryReport, RetentionReport};
 pub use storage::{S3Config, Warehouse};
 pub use table::{FileInfo, LiveFile, TableState};
+pub use wal::{SealedSegment, Wal, WalRecord};
 pub use writer::{MICROS_PER_DAY, WriteOptions, day_to_date};

@@ -12,4 +12,7 @@ pub mod span;
 pub use error::{Error, ErrorKind, Result, ResultExt};
 pub use pricing::{ModelPrice, PricingTable, TokenUsage};
 pub use schema::{Column, ColumnType, NAMESPACE, SCHEMA_VERSION, TableKind};
-pub use span::{Decision, RawBatchBuilder, RawRecord, Span, SpanBatchBuilder, SpanKind, Status};
+pub use span::{
+    Decision, MetricBatchBuilder, MetricPoint, RawBatchBuilder, RawRecord, Span, SpanBatchBuilder,
+    SpanKind, Status,
+};

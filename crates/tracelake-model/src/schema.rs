@@ -462,6 +462,92 @@ pub const RAW_COLUMNS: &[Column] = &[
     ),
 ];
 
+/// The `metrics` table: OpenTelemetry metric data points (e.g. Claude Code's token and cost
+/// counters), one row per point.
+pub const METRIC_COLUMNS: &[Column] = &[
+    col(
+        "metric_name",
+        1,
+        Text,
+        true,
+        "Metric name (claude_code.token.usage, …)",
+    ),
+    col("description", 2, Text, false, "Metric description"),
+    col("unit", 3, Text, false, "Unit (tokens, USD, s, …)"),
+    col(
+        "metric_type",
+        4,
+        Text,
+        true,
+        "sum, gauge, histogram, exponential_histogram or summary",
+    ),
+    col(
+        "temporality",
+        5,
+        Text,
+        false,
+        "delta or cumulative (sums and histograms)",
+    ),
+    col("is_monotonic", 6, Bool, false, "Whether a sum only goes up"),
+    col("time", 7, Timestamp, true, "Time of the data point"),
+    col(
+        "start_time",
+        8,
+        Timestamp,
+        false,
+        "Start of the point's interval",
+    ),
+    col(
+        "value",
+        9,
+        Float64,
+        false,
+        "Value (sum or gauge; a histogram's sum)",
+    ),
+    col("count", 10, Int64, false, "Histogram/summary count"),
+    col("min", 11, Float64, false, "Histogram minimum"),
+    col("max", 12, Float64, false, "Histogram maximum"),
+    col(
+        "session_id",
+        13,
+        Text,
+        false,
+        "session.id attribute, when present",
+    ),
+    col(
+        "user_id",
+        14,
+        Text,
+        false,
+        "user.id attribute, when present",
+    ),
+    col("model", 15, Text, false, "model attribute, when present"),
+    col("service_name", 16, Text, false, "Resource service.name"),
+    col(
+        "attributes",
+        17,
+        Text,
+        false,
+        "Data point attributes (JSON)",
+    ),
+    col(
+        "resource_attributes",
+        18,
+        Text,
+        false,
+        "Resource attributes (JSON)",
+    ),
+    col("source", 19, Text, true, "Where the point came from (otlp)"),
+    col("source_ref", 20, Text, false, "Request id"),
+    col(
+        "ingested_at",
+        21,
+        Timestamp,
+        true,
+        "When tracelake wrote the row",
+    ),
+];
+
 /// A lake table tracelake owns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TableKind {
@@ -469,17 +555,20 @@ pub enum TableKind {
     Spans,
     /// Verbatim source records.
     Raw,
+    /// Metric data points.
+    Metrics,
 }
 
 impl TableKind {
     /// Every table, in creation order.
-    pub const ALL: [TableKind; 2] = [TableKind::Raw, TableKind::Spans];
+    pub const ALL: [TableKind; 3] = [TableKind::Raw, TableKind::Spans, TableKind::Metrics];
 
     /// The table name inside [`NAMESPACE`].
     pub fn name(self) -> &'static str {
         match self {
             TableKind::Spans => "spans",
             TableKind::Raw => "raw",
+            TableKind::Metrics => "metrics",
         }
     }
 
@@ -488,6 +577,7 @@ impl TableKind {
         match self {
             TableKind::Spans => SPAN_COLUMNS,
             TableKind::Raw => RAW_COLUMNS,
+            TableKind::Metrics => METRIC_COLUMNS,
         }
     }
 
@@ -496,6 +586,7 @@ impl TableKind {
         match self {
             TableKind::Spans => "start_time",
             TableKind::Raw => "event_time",
+            TableKind::Metrics => "time",
         }
     }
 
@@ -504,6 +595,7 @@ impl TableKind {
         match self {
             TableKind::Spans => &["session_id", "start_time"],
             TableKind::Raw => &["session_id", "event_time"],
+            TableKind::Metrics => &["metric_name", "time"],
         }
     }
 
@@ -511,9 +603,11 @@ impl TableKind {
     pub fn schema(self) -> SchemaRef {
         static SPANS: LazyLock<SchemaRef> = LazyLock::new(|| arrow_schema_of(SPAN_COLUMNS));
         static RAW: LazyLock<SchemaRef> = LazyLock::new(|| arrow_schema_of(RAW_COLUMNS));
+        static METRICS: LazyLock<SchemaRef> = LazyLock::new(|| arrow_schema_of(METRIC_COLUMNS));
         match self {
             TableKind::Spans => SPANS.clone(),
             TableKind::Raw => RAW.clone(),
+            TableKind::Metrics => METRICS.clone(),
         }
     }
 }

@@ -271,6 +271,158 @@ pub struct RawRecord {
     pub parse_error: Option<String>,
 }
 
+/// One row of the `metrics` table.
+#[derive(Debug, Clone, PartialEq, Default)]
+#[allow(missing_docs)] // documented in schema::METRIC_COLUMNS and docs/schema.md
+pub struct MetricPoint {
+    pub metric_name: String,
+    pub description: Option<String>,
+    pub unit: Option<String>,
+    pub metric_type: String,
+    pub temporality: Option<String>,
+    pub is_monotonic: Option<bool>,
+    pub time: i64,
+    pub start_time: Option<i64>,
+    pub value: Option<f64>,
+    pub count: Option<i64>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub session_id: Option<String>,
+    pub user_id: Option<String>,
+    pub model: Option<String>,
+    pub service_name: Option<String>,
+    pub attributes: Option<String>,
+    pub resource_attributes: Option<String>,
+    pub source: String,
+    pub source_ref: Option<String>,
+}
+
+/// Accumulates [`MetricPoint`]s into an Arrow batch of the `metrics` schema.
+pub struct MetricBatchBuilder {
+    rows: usize,
+    ingested_at: i64,
+    metric_name: StringBuilder,
+    description: StringBuilder,
+    unit: StringBuilder,
+    metric_type: StringBuilder,
+    temporality: StringBuilder,
+    is_monotonic: BooleanBuilder,
+    time: TimestampMicrosecondBuilder,
+    start_time: TimestampMicrosecondBuilder,
+    value: Float64Builder,
+    count: Int64Builder,
+    min: Float64Builder,
+    max: Float64Builder,
+    session_id: StringBuilder,
+    user_id: StringBuilder,
+    model: StringBuilder,
+    service_name: StringBuilder,
+    attributes: StringBuilder,
+    resource_attributes: StringBuilder,
+    source: StringBuilder,
+    source_ref: StringBuilder,
+    ingested: TimestampMicrosecondBuilder,
+}
+
+impl MetricBatchBuilder {
+    /// An empty builder; every row gets `ingested_at` (µs UTC) as its ingestion time.
+    pub fn new(ingested_at: i64) -> Self {
+        let ts = || TimestampMicrosecondBuilder::new().with_timezone(UTC);
+        Self {
+            rows: 0,
+            ingested_at,
+            metric_name: StringBuilder::new(),
+            description: StringBuilder::new(),
+            unit: StringBuilder::new(),
+            metric_type: StringBuilder::new(),
+            temporality: StringBuilder::new(),
+            is_monotonic: BooleanBuilder::new(),
+            time: ts(),
+            start_time: ts(),
+            value: Float64Builder::new(),
+            count: Int64Builder::new(),
+            min: Float64Builder::new(),
+            max: Float64Builder::new(),
+            session_id: StringBuilder::new(),
+            user_id: StringBuilder::new(),
+            model: StringBuilder::new(),
+            service_name: StringBuilder::new(),
+            attributes: StringBuilder::new(),
+            resource_attributes: StringBuilder::new(),
+            source: StringBuilder::new(),
+            source_ref: StringBuilder::new(),
+            ingested: ts(),
+        }
+    }
+
+    /// Rows appended so far.
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// Whether no row was appended.
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Appends one point.
+    pub fn append(&mut self, m: &MetricPoint) {
+        self.rows += 1;
+        self.metric_name.append_value(&m.metric_name);
+        self.description.append_option(m.description.as_deref());
+        self.unit.append_option(m.unit.as_deref());
+        self.metric_type.append_value(&m.metric_type);
+        self.temporality.append_option(m.temporality.as_deref());
+        self.is_monotonic.append_option(m.is_monotonic);
+        self.time.append_value(m.time);
+        self.start_time.append_option(m.start_time);
+        self.value.append_option(m.value);
+        self.count.append_option(m.count);
+        self.min.append_option(m.min);
+        self.max.append_option(m.max);
+        self.session_id.append_option(m.session_id.as_deref());
+        self.user_id.append_option(m.user_id.as_deref());
+        self.model.append_option(m.model.as_deref());
+        self.service_name.append_option(m.service_name.as_deref());
+        self.attributes.append_option(m.attributes.as_deref());
+        self.resource_attributes
+            .append_option(m.resource_attributes.as_deref());
+        self.source.append_value(&m.source);
+        self.source_ref.append_option(m.source_ref.as_deref());
+        self.ingested.append_value(self.ingested_at);
+    }
+
+    /// Finishes the batch and resets the builder.
+    pub fn finish(&mut self) -> Result<RecordBatch> {
+        self.rows = 0;
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.metric_name.finish()),
+            Arc::new(self.description.finish()),
+            Arc::new(self.unit.finish()),
+            Arc::new(self.metric_type.finish()),
+            Arc::new(self.temporality.finish()),
+            Arc::new(self.is_monotonic.finish()),
+            Arc::new(self.time.finish()),
+            Arc::new(self.start_time.finish()),
+            Arc::new(self.value.finish()),
+            Arc::new(self.count.finish()),
+            Arc::new(self.min.finish()),
+            Arc::new(self.max.finish()),
+            Arc::new(self.session_id.finish()),
+            Arc::new(self.user_id.finish()),
+            Arc::new(self.model.finish()),
+            Arc::new(self.service_name.finish()),
+            Arc::new(self.attributes.finish()),
+            Arc::new(self.resource_attributes.finish()),
+            Arc::new(self.source.finish()),
+            Arc::new(self.source_ref.finish()),
+            Arc::new(self.ingested.finish()),
+        ];
+        RecordBatch::try_new(TableKind::Metrics.schema(), columns)
+            .map_err(|e| Error::internal("building a metrics batch").with_source(e))
+    }
+}
+
 /// Accumulates [`Span`]s into an Arrow batch of the `spans` schema.
 pub struct SpanBatchBuilder {
     rows: usize,
@@ -691,6 +843,22 @@ mod tests {
         let files = batch.column_by_name("files_read").unwrap().as_list::<i32>();
         assert_eq!(files.value(0).as_string::<i32>().value(0), "src/a.rs");
         assert!(files.is_null(1));
+        assert!(b.is_empty());
+    }
+
+    #[test]
+    fn metric_points_build_a_batch() {
+        let mut b = MetricBatchBuilder::new(1);
+        b.append(&MetricPoint {
+            metric_name: "claude_code.cost.usage".into(),
+            metric_type: "sum".into(),
+            time: 5,
+            value: Some(0.25),
+            source: "otlp".into(),
+            ..MetricPoint::default()
+        });
+        let batch = b.finish().unwrap();
+        assert_eq!(batch.num_rows(), 1);
         assert!(b.is_empty());
     }
 

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use tracelake_ingest::RedactionConfig;
+use tracelake_ingest::otlp::CollectorConfig;
 use tracelake_lake::LakeConfig;
 
 /// The `[import]` section.
@@ -35,6 +36,8 @@ pub struct Config {
     pub redact: RedactionConfig,
     /// Importers.
     pub import: ImportConfig,
+    /// The OTLP collector (`tracelake serve`).
+    pub collector: CollectorConfig,
 }
 
 /// The home folder: `--home`, else `$TRACELAKE_HOME`, else `~/.tracelake`.

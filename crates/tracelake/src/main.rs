@@ -104,6 +104,27 @@ enum Command {
     },
     /// Import your Claude Code logs (or the bundled samples when you have none) and summarise
     Quickstart,
+    /// Run the collector: OTLP/gRPC and OTLP/HTTP into the lake, plus the status API
+    Serve {
+        /// OTLP/gRPC address [default: 127.0.0.1:4317]
+        #[arg(long, value_name = "ADDR")]
+        otlp_grpc: Option<String>,
+        /// OTLP/HTTP address [default: 127.0.0.1:4318]
+        #[arg(long, value_name = "ADDR")]
+        otlp_http: Option<String>,
+        /// Status API and metrics address
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7070")]
+        http: String,
+    },
+    /// Show a running collector's counters
+    Status {
+        /// The collector's status API address
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7070")]
+        http: String,
+        /// One line of JSON
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

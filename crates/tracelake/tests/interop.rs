@@ -85,7 +85,7 @@ fn pyiceberg_and_duckdb_read_what_we_wrote() {
     check_same(&tl, "pyiceberg after import", &pi);
     assert_eq!(
         pi["tables"],
-        serde_json::json!(["tracelake.raw", "tracelake.spans"])
+        serde_json::json!(["tracelake.metrics", "tracelake.raw", "tracelake.spans"])
     );
     assert!(
         pi["spans"]["partition"].as_str().unwrap().contains("day"),

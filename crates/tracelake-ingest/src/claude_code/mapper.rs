@@ -22,13 +22,13 @@ use tracelake_model::{
     Decision, PricingTable, RawRecord, Result, Span, SpanKind, Status, TokenUsage,
 };
 
+use super::identity;
 use super::record::{
     AgentMeta, Block, Content, Message, PermissionDecision, Record, ToolUseResult, Usage,
     parse_content, parse_time, tool_result_text,
 };
 use super::stats::ImportStats;
-use crate::ids;
-use crate::sink::RowSink;
+use crate::sink::{OnceFilter, RowSink};
 
 /// The source name of every row this importer writes.
 pub const SOURCE: &str = "claude-code";
@@ -98,12 +98,6 @@ pub struct SubagentLink {
     pub meta: AgentMeta,
     /// The parent's task that spawned the subagent, when known.
     pub parent_task: Option<String>,
-}
-
-/// Decides whether a keyed row is emitted: once per lake, however often it is seen.
-pub trait OnceFilter {
-    /// True the first time `key` is offered (this run or any committed before).
-    fn first_time(&mut self, key: [u8; 16], sink: &mut RowSink) -> Result<bool>;
 }
 
 struct LlmInProgress {
@@ -234,13 +228,13 @@ impl<'p> FileMapper<'p> {
     }
 
     fn session_span_id(session: &str) -> String {
-        ids::span_id(&["cc-session", session])
+        identity::session(session).span_id
     }
 
     fn agent_span_id(&self) -> Option<String> {
         self.subagent
             .as_ref()
-            .map(|s| ids::span_id(&["cc-agent", &s.agent_id]))
+            .map(|s| identity::agent(&s.agent_id).span_id)
     }
 
     /// The parent of spans under the current task (or the agent, in a subagent file).
@@ -263,7 +257,7 @@ impl<'p> FileMapper<'p> {
 
     fn base_span(&self, id: String, session: &str, kind: SpanKind, start: i64, line: u64) -> Span {
         let mut s = Span::new(id, session, SOURCE, kind, start);
-        s.trace_id = Some(ids::trace_id(&["cc-trace", session]));
+        s.trace_id = Some(crate::ids::trace_id(&["cc-trace", session]));
         s.source_ref = Some(format!("{}:{line}", self.file));
         s.agent = Some(SOURCE.to_string());
         s.agent_version = self.carry.version.clone();
@@ -452,7 +446,7 @@ impl<'p> FileMapper<'p> {
                 );
                 s.name = Some("session".to_string());
                 s.status = Status::Ok;
-                self.emit(s, ids::once_key(&["cc-session", session]))
+                self.emit(s, identity::session(session).key)
             }
             Some(link) => {
                 let id = self.agent_span_id().unwrap_or_default();
@@ -464,7 +458,7 @@ impl<'p> FileMapper<'p> {
                         .unwrap_or_else(|| "subagent".into()),
                 );
                 s.parent_span_id = Some(match &link.meta.tool_use_id {
-                    Some(t) => ids::span_id(&["cc-tool", t]),
+                    Some(t) => identity::tool(t).span_id,
                     None => Self::session_span_id(session),
                 });
                 s.task_id = link.parent_task.clone();
@@ -473,7 +467,7 @@ impl<'p> FileMapper<'p> {
                 s.input_text = link.meta.description.clone();
                 s.status = Status::Ok;
                 s.attributes = serde_json::to_string(&link.meta).ok();
-                self.emit(s, ids::once_key(&["cc-agent", &link.agent_id]))
+                self.emit(s, identity::agent(&link.agent_id).key)
             }
         }
     }
@@ -560,7 +554,8 @@ impl<'p> FileMapper<'p> {
             self.finish_llm();
             let content = parse_content(message.content);
             let event_key = record_key(record, session, line_no);
-            let id = ids::span_id(&["cc-event", &event_key]);
+            let event = identity::event(&event_key, "api_error");
+            let id = event.span_id.clone();
             let mut s = self.base_span(id, session, SpanKind::Event, time, line_no);
             s.name = Some(
                 if record.is_api_error_message == Some(true) {
@@ -582,7 +577,7 @@ impl<'p> FileMapper<'p> {
             s.output_text = Some(text);
             s.parent_span_id = Some(self.work_parent(session));
             s.task_id = self.work_task();
-            return self.emit(s, ids::once_key(&["cc-event", &event_key]));
+            return self.emit(s, event.key);
         }
         let message_id = message
             .id
@@ -591,7 +586,8 @@ impl<'p> FileMapper<'p> {
             .unwrap_or("")
             .to_string();
         let request_id = record.request_id.as_deref().unwrap_or("").to_string();
-        let key_id = ids::span_id(&["cc-llm", &message_id, &request_id]);
+        let llm_id = identity::llm(Some(&request_id), &message_id);
+        let key_id = llm_id.span_id.clone();
         let same = self.llm.as_ref().is_some_and(|l| l.key_id == key_id);
         if !same {
             self.finish_llm();
@@ -638,7 +634,7 @@ impl<'p> FileMapper<'p> {
             s.attributes = Some(serde_json::Value::Object(attrs).to_string());
             self.llm = Some(LlmInProgress {
                 key_id,
-                key: ids::once_key(&["cc-llm", &message_id, &request_id]),
+                key: llm_id.key,
                 span: s,
                 text: String::new(),
                 thinking: String::new(),
@@ -802,7 +798,8 @@ impl<'p> FileMapper<'p> {
             return self.user_event("agent_prompt", text, record, session, time, line_no);
         }
         let task_key = record_key(record, session, line_no);
-        let id = ids::span_id(&["cc-task", &task_key]);
+        let task = identity::task(record.prompt_id.as_deref(), &task_key);
+        let id = task.span_id.clone();
         let mut s = self.base_span(id.clone(), session, SpanKind::Task, time, line_no);
         s.name = Some("prompt".to_string());
         s.status = Status::Ok;
@@ -823,7 +820,7 @@ impl<'p> FileMapper<'p> {
         }
         s.attributes = Some(serde_json::Value::Object(attrs).to_string());
         self.carry.task_id = Some(id);
-        self.emit(s, ids::once_key(&["cc-task", &task_key]))
+        self.emit(s, task.key)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -838,7 +835,7 @@ impl<'p> FileMapper<'p> {
     ) -> Result<()> {
         let key = record_key(record, session, line_no);
         let mut s = self.base_span(
-            ids::span_id(&["cc-event", &key, kind]),
+            identity::event(&key, kind).span_id,
             session,
             SpanKind::Event,
             time,
@@ -849,7 +846,7 @@ impl<'p> FileMapper<'p> {
         s.parent_span_id = Some(self.work_parent(session));
         s.task_id = self.work_task();
         s.input_text = Some(text);
-        self.emit(s, ids::once_key(&["cc-event", &key, kind]))
+        self.emit(s, identity::event(&key, kind).key)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -886,7 +883,7 @@ impl<'p> FileMapper<'p> {
         let is_error = block.is_error.unwrap_or(false);
         let interrupted = detail.interrupted == Some(true);
         let mut s = self.base_span(
-            ids::span_id(&["cc-tool", use_id]),
+            identity::tool(use_id).span_id,
             session,
             SpanKind::Tool,
             pending.start,
@@ -954,7 +951,7 @@ impl<'p> FileMapper<'p> {
         }
         let permission = decision.as_ref().map(|d| {
             let mut p = self.base_span(
-                ids::span_id(&["cc-permission", use_id]),
+                identity::permission(use_id).span_id,
                 session,
                 SpanKind::Permission,
                 time,
@@ -992,9 +989,9 @@ impl<'p> FileMapper<'p> {
             p.attributes = Some(serde_json::Value::Object(attrs).to_string());
             p
         });
-        self.emit(s, ids::once_key(&["cc-tool", use_id]))?;
+        self.emit(s, identity::tool(use_id).key)?;
         if let Some(p) = permission {
-            self.emit(p, ids::once_key(&["cc-permission", use_id]))?;
+            self.emit(p, identity::permission(use_id).key)?;
         }
         Ok(())
     }
@@ -1009,7 +1006,7 @@ impl<'p> FileMapper<'p> {
     ) -> Result<()> {
         let key = record_key(record, session, line_no);
         let mut s = self.base_span(
-            ids::span_id(&["cc-event", &key, ty]),
+            identity::event(&key, ty).span_id,
             session,
             SpanKind::Event,
             time,
@@ -1045,7 +1042,7 @@ impl<'p> FileMapper<'p> {
             }
             _ => s.name = Some(ty.to_string()),
         }
-        self.emit(s, ids::once_key(&["cc-event", &key, ty]))
+        self.emit(s, identity::event(&key, ty).key)
     }
 
     /// Writes tool calls that waited longer than [`ORPHAN_TOOL_AFTER_MICROS`] without a result.
@@ -1069,7 +1066,7 @@ impl<'p> FileMapper<'p> {
                 .and_then(|l| l.parse().ok())
                 .unwrap_or(0);
             let mut s = self.base_span(
-                ids::span_id(&["cc-tool", &p.id]),
+                identity::tool(&p.id).span_id,
                 &session,
                 SpanKind::Tool,
                 p.start,
@@ -1085,7 +1082,7 @@ impl<'p> FileMapper<'p> {
             s.tool_input = Some(p.input.clone());
             s.status = Status::Unset;
             s.error_message = Some("no tool_result was recorded for this call".to_string());
-            self.emit(s, ids::once_key(&["cc-tool", &p.id]))?;
+            self.emit(s, identity::tool(&p.id).key)?;
         }
         Ok(())
     }

@@ -7,11 +7,12 @@
 //! committed with the data, so re-importing adds nothing and a crash loses nothing), and
 //! reports progress and a summary.
 
+pub(crate) mod identity;
 mod mapper;
 mod record;
 mod stats;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -19,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use mapper::{Carry, SOURCE};
-use mapper::{FileMapper, OnceFilter, SubagentLink};
+use mapper::{FileMapper, SubagentLink};
 use record::AgentMeta;
 use serde::{Deserialize, Serialize};
 pub use stats::ImportStats;
@@ -28,7 +29,7 @@ use tracelake_model::{Error, PricingTable, Result};
 
 use crate::progress::ImportProgress;
 use crate::redact::Redactor;
-use crate::sink::{LakeWriterThread, RowSink};
+use crate::sink::{LakeOnce, LakeWriterThread, RowSink};
 
 /// Options of an import.
 #[derive(Debug, Clone)]
@@ -135,31 +136,6 @@ fn parent_transcript(path: &Path) -> Option<PathBuf> {
     Some(session_dir.with_file_name(format!("{name}.jsonl")))
 }
 
-struct LakeOnce<'a> {
-    lake: &'a Lake,
-    this_run: HashSet<[u8; 16]>,
-}
-
-impl OnceFilter for LakeOnce<'_> {
-    fn first_time(&mut self, key: [u8; 16], sink: &mut RowSink) -> Result<bool> {
-        if self.this_run.contains(&key) {
-            return Ok(false);
-        }
-        self.this_run.insert(key);
-        if self
-            .lake
-            .keys_seen(&[key])?
-            .first()
-            .copied()
-            .unwrap_or(false)
-        {
-            return Ok(false);
-        }
-        sink.add_once_key(key)?;
-        Ok(true)
-    }
-}
-
 /// Imports Claude Code session folders into a lake.
 pub struct ClaudeCodeImporter {
     lake: Lake,
@@ -257,10 +233,7 @@ impl ImportRun<'_> {
         self.progress
             .start(files.len() as u64, total_bytes.saturating_sub(already));
         self.stats.files = files.len() as u64;
-        let mut once = LakeOnce {
-            lake: self.lake,
-            this_run: HashSet::new(),
-        };
+        let mut once = LakeOnce::new(self.lake);
         for path in files {
             self.import_file(path, &mut once)?;
             self.progress.file_done();

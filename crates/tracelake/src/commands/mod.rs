@@ -5,6 +5,7 @@ pub mod cost;
 pub mod import;
 pub mod maintain;
 pub mod quickstart;
+pub mod serve;
 pub mod show;
 pub mod sql;
 
@@ -80,6 +81,22 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             retain_last,
         } => maintain::expire(&env, older_than, retain_last).await,
         Command::Quickstart => quickstart::run(&env).await,
+        Command::Serve {
+            otlp_grpc,
+            otlp_http,
+            http,
+        } => {
+            serve::run(
+                &env,
+                serve::ServeArgs {
+                    otlp_grpc,
+                    otlp_http,
+                    http,
+                },
+            )
+            .await
+        }
+        Command::Status { http, json } => serve::status(&http, json).await,
     }
 }
 

@@ -1,0 +1,233 @@
+//! OTLP request bodies: protobuf or JSON, optionally gzip-compressed, into the generated
+//! protobuf types (`opentelemetry-proto`); and back to canonical protobuf for the WAL.
+
+use std::io::Read;
+
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+use prost::Message;
+use tracelake_model::{Error, Result};
+
+/// The three OTLP signals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Signal {
+    /// `/v1/traces`
+    Traces,
+    /// `/v1/logs`
+    Logs,
+    /// `/v1/metrics`
+    Metrics,
+}
+
+impl Signal {
+    /// Every signal.
+    pub const ALL: [Signal; 3] = [Signal::Traces, Signal::Logs, Signal::Metrics];
+
+    /// The record kind stored in the WAL.
+    pub fn wal_kind(self) -> u8 {
+        match self {
+            Signal::Traces => 1,
+            Signal::Logs => 2,
+            Signal::Metrics => 3,
+        }
+    }
+
+    /// The signal of a WAL record kind.
+    pub fn from_wal_kind(kind: u8) -> Option<Signal> {
+        match kind {
+            1 => Some(Signal::Traces),
+            2 => Some(Signal::Logs),
+            3 => Some(Signal::Metrics),
+            _ => None,
+        }
+    }
+
+    /// `traces`, `logs` or `metrics`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Traces => "traces",
+            Signal::Logs => "logs",
+            Signal::Metrics => "metrics",
+        }
+    }
+}
+
+/// Body encodings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// `application/x-protobuf`
+    Protobuf,
+    /// `application/json`
+    Json,
+}
+
+/// A decoded export request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Request {
+    /// Spans.
+    Traces(ExportTraceServiceRequest),
+    /// Log records (events).
+    Logs(ExportLogsServiceRequest),
+    /// Metric data points.
+    Metrics(ExportMetricsServiceRequest),
+}
+
+impl Request {
+    /// The signal.
+    pub fn signal(&self) -> Signal {
+        match self {
+            Request::Traces(_) => Signal::Traces,
+            Request::Logs(_) => Signal::Logs,
+            Request::Metrics(_) => Signal::Metrics,
+        }
+    }
+
+    /// Spans, log records or data points in the request.
+    pub fn items(&self) -> u64 {
+        match self {
+            Request::Traces(r) => r
+                .resource_spans
+                .iter()
+                .flat_map(|rs| &rs.scope_spans)
+                .map(|ss| ss.spans.len() as u64)
+                .sum(),
+            Request::Logs(r) => r
+                .resource_logs
+                .iter()
+                .flat_map(|rl| &rl.scope_logs)
+                .map(|sl| sl.log_records.len() as u64)
+                .sum(),
+            Request::Metrics(r) => r
+                .resource_metrics
+                .iter()
+                .flat_map(|rm| &rm.scope_metrics)
+                .flat_map(|sm| &sm.metrics)
+                .map(|m| match &m.data {
+                    Some(Data::Sum(s)) => s.data_points.len() as u64,
+                    Some(Data::Gauge(g)) => g.data_points.len() as u64,
+                    Some(Data::Histogram(h)) => h.data_points.len() as u64,
+                    Some(Data::ExponentialHistogram(h)) => h.data_points.len() as u64,
+                    Some(Data::Summary(s)) => s.data_points.len() as u64,
+                    None => 0,
+                })
+                .sum(),
+        }
+    }
+
+    /// Canonical protobuf bytes (what the WAL stores).
+    pub fn to_protobuf(&self) -> Vec<u8> {
+        match self {
+            Request::Traces(r) => r.encode_to_vec(),
+            Request::Logs(r) => r.encode_to_vec(),
+            Request::Metrics(r) => r.encode_to_vec(),
+        }
+    }
+
+    /// The request as OTLP JSON (for the `raw` table).
+    pub fn to_json(&self) -> String {
+        match self {
+            Request::Traces(r) => serde_json::to_string(r),
+            Request::Logs(r) => serde_json::to_string(r),
+            Request::Metrics(r) => serde_json::to_string(r),
+        }
+        .unwrap_or_else(|e| format!("{{\"error\":\"not representable as JSON: {e}\"}}"))
+    }
+}
+
+/// Decodes a body of `signal` in `encoding`.
+pub fn decode(signal: Signal, encoding: Encoding, body: &[u8]) -> Result<Request> {
+    let bad = |e: &dyn std::fmt::Display| {
+        Error::invalid_input(format!(
+            "the body is not a valid OTLP {} {} request: {e}",
+            signal.name(),
+            match encoding {
+                Encoding::Protobuf => "protobuf",
+                Encoding::Json => "JSON",
+            }
+        ))
+    };
+    Ok(match (signal, encoding) {
+        (Signal::Traces, Encoding::Protobuf) => {
+            Request::Traces(ExportTraceServiceRequest::decode(body).map_err(|e| bad(&e))?)
+        }
+        (Signal::Logs, Encoding::Protobuf) => {
+            Request::Logs(ExportLogsServiceRequest::decode(body).map_err(|e| bad(&e))?)
+        }
+        (Signal::Metrics, Encoding::Protobuf) => {
+            Request::Metrics(ExportMetricsServiceRequest::decode(body).map_err(|e| bad(&e))?)
+        }
+        (Signal::Traces, Encoding::Json) => {
+            Request::Traces(serde_json::from_slice(body).map_err(|e| bad(&e))?)
+        }
+        (Signal::Logs, Encoding::Json) => {
+            Request::Logs(serde_json::from_slice(body).map_err(|e| bad(&e))?)
+        }
+        (Signal::Metrics, Encoding::Json) => {
+            Request::Metrics(serde_json::from_slice(body).map_err(|e| bad(&e))?)
+        }
+    })
+}
+
+/// Error message prefix of a body over the size limit (mapped to 413).
+pub const TOO_LARGE: &str = "request too large";
+
+/// Decompresses a gzip body, refusing to inflate past `limit` bytes.
+pub fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut reader = flate2::read::GzDecoder::new(body).take(limit as u64 + 1);
+    reader
+        .read_to_end(&mut out)
+        .map_err(|e| Error::invalid_input(format!("the gzip body is corrupt: {e}")))?;
+    if out.len() > limit {
+        return Err(Error::invalid_input(format!(
+            "{TOO_LARGE}: more than {limit} bytes after decompression (raise [collector] max_request_bytes)"
+        )));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    #[test]
+    fn json_and_protobuf_decode_to_the_same_request() {
+        let json = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../testdata/claude-code-otlp/happy/00004-v1_traces.json"),
+        )
+        .unwrap();
+        let from_json = decode(Signal::Traces, Encoding::Json, &json).unwrap();
+        assert!(from_json.items() > 10);
+        let pb = from_json.to_protobuf();
+        let from_pb = decode(Signal::Traces, Encoding::Protobuf, &pb).unwrap();
+        assert_eq!(from_json, from_pb);
+        let e = decode(Signal::Logs, Encoding::Protobuf, b"\xff\xff\xff").unwrap_err();
+        assert!(
+            e.message().contains("not a valid OTLP logs protobuf"),
+            "{}",
+            e.message()
+        );
+        let e = decode(Signal::Metrics, Encoding::Json, b"{\"resourceMetrics\": 3}").unwrap_err();
+        assert!(e.message().contains("JSON"), "{}", e.message());
+    }
+
+    #[test]
+    fn gzip_is_bounded() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&vec![b'a'; 10_000]).unwrap();
+        let body = gz.finish().unwrap();
+        assert_eq!(gunzip(&body, 20_000).unwrap().len(), 10_000);
+        assert!(
+            gunzip(&body, 1_000)
+                .unwrap_err()
+                .message()
+                .starts_with(TOO_LARGE)
+        );
+        assert!(gunzip(b"not gzip", 1_000).is_err());
+    }
+}

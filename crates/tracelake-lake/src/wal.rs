@@ -1,0 +1,529 @@
+//! The collector's write-ahead log: a request is acknowledged only once its bytes are in a
+//! segment file on disk and fsynced; the WAL is committed to the lake in batches and a segment
+//! is deleted only after the catalog transaction that committed it (and recorded its name in
+//! the ledger) succeeded. After a crash, sealed segments are replayed unless the ledger says
+//! they were committed, so acknowledged data lands exactly once.
+//!
+//! Segments are `NNNNNNNNNN-<uuid>.wal`, a sequence of records:
+//! `magic u32 | len u32 | crc32 u32 | kind u8 | 0 u8 | 0 u16 | received_at i64 | payload`.
+//! A torn tail (a crash mid-write, never acknowledged) is detected by length and checksum and
+//! cut off on open. Appends are group-committed: one writer thread writes every queued record
+//! and fsyncs once for all of them, so many concurrent requests share one disk flush.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::thread::JoinHandle;
+
+use tokio::sync::oneshot;
+use tracelake_model::{Error, Result};
+
+const MAGIC: u32 = 0x544c_5741; // "TLWA"
+const HEADER: usize = 24;
+/// Largest payload a record may hold.
+pub const MAX_RECORD_BYTES: usize = 1 << 30;
+
+/// One record read back from a segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalRecord {
+    /// What the payload is (the caller's code, e.g. traces/logs/metrics).
+    pub kind: u8,
+    /// When it was received (µs since the epoch).
+    pub received_at: i64,
+    /// Position of the record in its segment (0-based).
+    pub index: u64,
+    /// The payload.
+    pub payload: Vec<u8>,
+}
+
+/// A segment no longer appended to: ready to be committed, then removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedSegment {
+    /// File name (unique; the ledger key once committed).
+    pub name: String,
+    /// Path on disk.
+    pub path: PathBuf,
+    /// Bytes in the file.
+    pub bytes: u64,
+}
+
+enum Msg {
+    Append {
+        kind: u8,
+        received_at: i64,
+        payload: bytes::Bytes,
+        done: oneshot::Sender<Result<()>>,
+    },
+    Seal(oneshot::Sender<Result<Option<SealedSegment>>>),
+}
+
+struct Active {
+    name: String,
+    path: PathBuf,
+    file: BufWriter<File>,
+    bytes: u64,
+}
+
+/// The write-ahead log of one collector.
+pub struct Wal {
+    dir: PathBuf,
+    tx: std::sync::Mutex<Option<Sender<Msg>>>,
+    handle: std::sync::Mutex<Option<JoinHandle<()>>>,
+    /// Bytes in the active segment.
+    active_bytes: Arc<AtomicU64>,
+    /// Bytes on disk not yet committed (active + sealed).
+    pending_bytes: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for Wal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wal")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+fn io_error(what: String, e: std::io::Error) -> Error {
+    Error::unavailable(what).with_source(e)
+}
+
+fn segment_seq(name: &str) -> u64 {
+    name.split('-')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_error(format!("syncing {}", dir.display()), e))
+}
+
+fn new_segment(dir: &Path, seq: u64) -> Result<Active> {
+    let name = format!("{seq:010}-{}.wal", uuid::Uuid::new_v4());
+    let path = dir.join(&name);
+    let file = OpenOptions::new()
+        .create_new(true)
+        .write(true)
+        .open(&path)
+        .map_err(|e| io_error(format!("creating WAL segment {}", path.display()), e))?;
+    sync_dir(dir)?;
+    Ok(Active {
+        name,
+        path,
+        file: BufWriter::with_capacity(1 << 20, file),
+        bytes: 0,
+    })
+}
+
+/// Reads every intact record of a segment; a torn or corrupt tail ends the read. Returns the
+/// records and the length of the intact prefix.
+pub fn read_segment(path: &Path) -> Result<(Vec<WalRecord>, u64)> {
+    let mut data = Vec::new();
+    File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut data))
+        .map_err(|e| io_error(format!("reading WAL segment {}", path.display()), e))?;
+    let mut out = Vec::new();
+    let mut pos = 0usize;
+    while pos + HEADER <= data.len() {
+        let h = &data[pos..pos + HEADER];
+        let word = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
+        if word(0) != MAGIC {
+            break;
+        }
+        let len = word(4) as usize;
+        let crc = word(8);
+        let kind = h[12];
+        let mut ts = [0u8; 8];
+        ts.copy_from_slice(&h[16..24]);
+        let end = pos + HEADER + len;
+        if len > MAX_RECORD_BYTES || end > data.len() {
+            break;
+        }
+        let payload = &data[pos + HEADER..end];
+        if crc32fast::hash(payload) != crc {
+            break;
+        }
+        out.push(WalRecord {
+            kind,
+            received_at: i64::from_le_bytes(ts),
+            index: out.len() as u64,
+            payload: payload.to_vec(),
+        });
+        pos = end;
+    }
+    Ok((out, pos as u64))
+}
+
+impl Wal {
+    /// Opens the WAL in `dir`. Returns it and the segments left by an earlier run (their torn
+    /// tails cut off), oldest first: the caller commits (or, if the ledger says they were
+    /// committed, removes) them.
+    pub fn open(dir: &Path) -> Result<(Wal, Vec<SealedSegment>)> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| io_error(format!("creating WAL folder {}", dir.display()), e))?;
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .map_err(|e| io_error(format!("listing {}", dir.display()), e))?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().to_str().map(str::to_string))
+            .filter(|n| n.ends_with(".wal"))
+            .collect();
+        names.sort();
+        let mut sealed = Vec::new();
+        let mut pending = 0u64;
+        for name in &names {
+            let path = dir.join(name);
+            let (records, good) = read_segment(&path)?;
+            let len = std::fs::metadata(&path)
+                .map_err(|e| io_error(format!("reading {}", path.display()), e))?
+                .len();
+            if good < len {
+                tracing::warn!(segment = %path.display(), kept = good, dropped = len - good, "cutting a torn tail off a WAL segment (never acknowledged)");
+                let f = OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .map_err(|e| io_error(format!("repairing {}", path.display()), e))?;
+                f.set_len(good)
+                    .and_then(|()| f.sync_all())
+                    .map_err(|e| io_error(format!("repairing {}", path.display()), e))?;
+            }
+            if records.is_empty() {
+                std::fs::remove_file(&path)
+                    .map_err(|e| io_error(format!("removing {}", path.display()), e))?;
+                continue;
+            }
+            pending += good;
+            sealed.push(SealedSegment {
+                name: name.clone(),
+                path,
+                bytes: good,
+            });
+        }
+        let next_seq = names.last().map_or(1, |n| segment_seq(n) + 1);
+        let active = new_segment(dir, next_seq)?;
+        let (tx, rx) = channel();
+        let active_bytes = Arc::new(AtomicU64::new(0));
+        let pending_bytes = Arc::new(AtomicU64::new(pending));
+        let thread_dir = dir.to_path_buf();
+        let (a, p) = (active_bytes.clone(), pending_bytes.clone());
+        let handle = std::thread::Builder::new()
+            .name("wal-writer".into())
+            .spawn(move || writer_loop(&thread_dir, active, next_seq, rx, &a, &p))
+            .map_err(|e| io_error("starting the WAL writer".into(), e))?;
+        Ok((
+            Wal {
+                dir: dir.to_path_buf(),
+                tx: std::sync::Mutex::new(Some(tx)),
+                handle: std::sync::Mutex::new(Some(handle)),
+                active_bytes,
+                pending_bytes,
+            },
+            sealed,
+        ))
+    }
+
+    fn send(&self, msg: Msg) -> Result<()> {
+        let guard = self
+            .tx
+            .lock()
+            .map_err(|_| Error::internal("WAL lock poisoned"))?;
+        match guard.as_ref() {
+            Some(tx) => tx
+                .send(msg)
+                .map_err(|_| Error::unavailable("the WAL writer stopped (see the log)")),
+            None => Err(Error::unavailable("the WAL is shut down")),
+        }
+    }
+
+    /// Appends a record; returns once it is on disk (fsynced).
+    pub async fn append(&self, kind: u8, received_at: i64, payload: bytes::Bytes) -> Result<()> {
+        if payload.len() > MAX_RECORD_BYTES {
+            return Err(Error::invalid_input(format!(
+                "a {}-byte record exceeds the WAL's {MAX_RECORD_BYTES}-byte limit",
+                payload.len()
+            )));
+        }
+        let (done, wait) = oneshot::channel();
+        self.send(Msg::Append {
+            kind,
+            received_at,
+            payload,
+            done,
+        })?;
+        wait.await.map_err(|_| {
+            Error::unavailable("the WAL writer stopped before the record was durable")
+        })?
+    }
+
+    /// Closes the active segment (if it holds anything) and starts a new one.
+    pub async fn seal(&self) -> Result<Option<SealedSegment>> {
+        let (done, wait) = oneshot::channel();
+        self.send(Msg::Seal(done))?;
+        wait.await
+            .map_err(|_| Error::unavailable("the WAL writer stopped"))?
+    }
+
+    /// Deletes a segment whose records were committed.
+    pub fn remove(&self, segment: &SealedSegment) -> Result<()> {
+        match std::fs::remove_file(&segment.path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_error(format!("removing {}", segment.path.display()), e)),
+        }
+        self.pending_bytes.fetch_sub(
+            segment
+                .bytes
+                .min(self.pending_bytes.load(Ordering::Relaxed)),
+            Ordering::Relaxed,
+        );
+        Ok(())
+    }
+
+    /// Bytes in the segment being appended to.
+    pub fn active_bytes(&self) -> u64 {
+        self.active_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Bytes on disk not committed yet.
+    pub fn pending_bytes(&self) -> u64 {
+        self.pending_bytes.load(Ordering::Relaxed)
+    }
+
+    /// The WAL's folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Stops the writer after everything queued is durable.
+    pub fn shutdown(&self) {
+        if let Ok(mut tx) = self.tx.lock() {
+            tx.take();
+        }
+        if let Ok(mut h) = self.handle.lock()
+            && let Some(h) = h.take()
+        {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Wal {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn writer_loop(
+    dir: &Path,
+    mut active: Active,
+    mut seq: u64,
+    rx: Receiver<Msg>,
+    active_bytes: &AtomicU64,
+    pending_bytes: &AtomicU64,
+) {
+    let mut waiting: Vec<oneshot::Sender<Result<()>>> = Vec::new();
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < 4096 {
+            match rx.try_recv() {
+                Ok(m) => batch.push(m),
+                Err(_) => break,
+            }
+        }
+        let mut failed: Option<String> = None;
+        for msg in batch {
+            match msg {
+                Msg::Append {
+                    kind,
+                    received_at,
+                    payload,
+                    done,
+                } => {
+                    if failed.is_none() {
+                        let mut header = [0u8; HEADER];
+                        header[0..4].copy_from_slice(&MAGIC.to_le_bytes());
+                        header[4..8].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+                        header[8..12].copy_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+                        header[12] = kind;
+                        header[16..24].copy_from_slice(&received_at.to_le_bytes());
+                        if let Err(e) = active
+                            .file
+                            .write_all(&header)
+                            .and_then(|()| active.file.write_all(&payload))
+                        {
+                            failed = Some(format!("writing {}: {e}", active.path.display()));
+                        } else {
+                            let n = (HEADER + payload.len()) as u64;
+                            active.bytes += n;
+                            active_bytes.store(active.bytes, Ordering::Relaxed);
+                            pending_bytes.fetch_add(n, Ordering::Relaxed);
+                        }
+                    }
+                    waiting.push(done);
+                }
+                Msg::Seal(reply) => {
+                    // Everything before the seal must be durable first.
+                    let flushed = flush(&mut active, &mut waiting, &mut failed);
+                    if !flushed {
+                        let _ =
+                            reply.send(Err(Error::unavailable(failed.clone().unwrap_or_default())));
+                        continue;
+                    }
+                    if active.bytes == 0 {
+                        let _ = reply.send(Ok(None));
+                        continue;
+                    }
+                    seq += 1;
+                    match new_segment(dir, seq) {
+                        Ok(next) => {
+                            let old = std::mem::replace(&mut active, next);
+                            active_bytes.store(0, Ordering::Relaxed);
+                            let _ = reply.send(Ok(Some(SealedSegment {
+                                name: old.name,
+                                path: old.path,
+                                bytes: old.bytes,
+                            })));
+                        }
+                        Err(e) => {
+                            let _ = reply.send(Err(e));
+                        }
+                    }
+                }
+            }
+        }
+        flush(&mut active, &mut waiting, &mut failed);
+    }
+    flush(&mut active, &mut waiting, &mut None);
+}
+
+/// Makes everything written durable and answers the waiting appends. Returns success.
+fn flush(
+    active: &mut Active,
+    waiting: &mut Vec<oneshot::Sender<Result<()>>>,
+    failed: &mut Option<String>,
+) -> bool {
+    if failed.is_none()
+        && !waiting.is_empty()
+        && let Err(e) = active
+            .file
+            .flush()
+            .and_then(|()| active.file.get_ref().sync_data())
+    {
+        *failed = Some(format!("syncing {}: {e}", active.path.display()));
+    }
+    for w in waiting.drain(..) {
+        let _ = w.send(match failed {
+            None => Ok(()),
+            Some(why) => Err(Error::unavailable(format!(
+                "the write-ahead log could not store the request ({why})"
+            ))),
+        });
+    }
+    failed.is_none()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn appends_seal_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let (wal, left) = Wal::open(dir.path()).unwrap();
+        assert!(left.is_empty());
+        rt().block_on(async {
+            wal.append(1, 10, bytes::Bytes::from_static(b"alpha"))
+                .await
+                .unwrap();
+            wal.append(2, 11, bytes::Bytes::from_static(b"beta"))
+                .await
+                .unwrap();
+            assert_eq!(wal.active_bytes(), (2 * HEADER + 9) as u64);
+            let seg = wal.seal().await.unwrap().unwrap();
+            assert_eq!(wal.active_bytes(), 0);
+            assert!(wal.seal().await.unwrap().is_none(), "nothing to seal");
+            let (records, good) = read_segment(&seg.path).unwrap();
+            assert_eq!(good, seg.bytes);
+            assert_eq!(records.len(), 2);
+            assert_eq!(records[1].payload, b"beta");
+            assert_eq!(records[1].kind, 2);
+            assert_eq!(records[1].received_at, 11);
+            wal.remove(&seg).unwrap();
+            assert!(!seg.path.exists());
+        });
+    }
+
+    #[test]
+    fn reopening_recovers_segments_and_cuts_torn_tails() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (wal, _) = Wal::open(dir.path()).unwrap();
+            rt().block_on(async {
+                for i in 0..3u8 {
+                    wal.append(1, i64::from(i), bytes::Bytes::from(vec![i; 100]))
+                        .await
+                        .unwrap();
+                }
+            });
+        }
+        // A crash mid-write leaves half a record at the end of the newest segment.
+        let seg = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| std::fs::metadata(p).unwrap().len() > 0)
+            .unwrap();
+        let mut f = OpenOptions::new().append(true).open(&seg).unwrap();
+        f.write_all(&MAGIC.to_le_bytes()).unwrap();
+        f.write_all(&[200, 0, 0, 0, 1, 2]).unwrap();
+        drop(f);
+        let (wal, left) = Wal::open(dir.path()).unwrap();
+        assert_eq!(left.len(), 1, "{left:?}");
+        let (records, _) = read_segment(&left[0].path).unwrap();
+        assert_eq!(records.len(), 3);
+        assert_eq!(
+            std::fs::metadata(&left[0].path).unwrap().len(),
+            left[0].bytes
+        );
+        assert_eq!(wal.pending_bytes(), left[0].bytes);
+        // New segments sort after the recovered one.
+        rt().block_on(async {
+            wal.append(1, 0, bytes::Bytes::from_static(b"x"))
+                .await
+                .unwrap();
+            let s = wal.seal().await.unwrap().unwrap();
+            assert!(s.name > left[0].name);
+        });
+    }
+
+    #[test]
+    fn a_corrupt_record_ends_the_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        let (wal, _) = Wal::open(dir.path()).unwrap();
+        let seg = rt().block_on(async {
+            wal.append(1, 0, bytes::Bytes::from_static(b"good"))
+                .await
+                .unwrap();
+            wal.append(1, 0, bytes::Bytes::from_static(b"flip"))
+                .await
+                .unwrap();
+            wal.seal().await.unwrap().unwrap()
+        });
+        let mut data = std::fs::read(&seg.path).unwrap();
+        let last = data.len() - 1;
+        data[last] ^= 0xff;
+        std::fs::write(&seg.path, &data).unwrap();
+        let (records, good) = read_segment(&seg.path).unwrap();
+        assert_eq!(records.len(), 1);
+        assert_eq!(good as usize, HEADER + 4);
+    }
+}
