@@ -211,6 +211,89 @@ impl Span {
         }
     }
 
+    /// Merges another view of the same entity into this one (the same model call seen as a
+    /// Claude Code trace span and as its `api_request` event): every column this row lacks is
+    /// taken from `other`; attributes present in both keep this row's values. A specific kind
+    /// wins over `event`.
+    pub fn fill_missing(&mut self, other: Span) {
+        macro_rules! fill {
+            ($($f:ident),* $(,)?) => {
+                $(if self.$f.is_none() { self.$f = other.$f; })*
+            };
+        }
+        fill!(
+            trace_id,
+            parent_span_id,
+            task_id,
+            agent_id,
+            source_ref,
+            name,
+            error_message,
+            end_time,
+            agent,
+            agent_version,
+            user_id,
+            host,
+            project,
+            git_branch,
+            service_name,
+            provider,
+            model,
+            input_tokens,
+            output_tokens,
+            cache_read_tokens,
+            cache_write_tokens,
+            reasoning_tokens,
+            cost_usd,
+            source_cost_usd,
+            ttft_ms,
+            stop_reason,
+            tool_name,
+            tool_call_id,
+            tool_input,
+            tool_output,
+            is_error,
+            exit_code,
+            command,
+            input_text,
+            output_text,
+            decision,
+            decision_source,
+            rule,
+            caused_by,
+            resource_attributes,
+        );
+        if self.kind == SpanKind::Event {
+            self.kind = other.kind;
+        }
+        if self.status == Status::Unset {
+            self.status = other.status;
+        }
+        if self.files_read.is_empty() {
+            self.files_read = other.files_read;
+        }
+        if self.files_written.is_empty() {
+            self.files_written = other.files_written;
+        }
+        self.attributes = match (self.attributes.take(), other.attributes) {
+            (Some(mine), Some(theirs)) => {
+                match (
+                    serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&mine),
+                    serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&theirs),
+                ) {
+                    (Ok(mut a), Ok(b)) => {
+                        for (k, v) in b {
+                            a.entry(k).or_insert(v);
+                        }
+                        Some(serde_json::Value::Object(a).to_string())
+                    }
+                    _ => Some(mine),
+                }
+            }
+            (mine, theirs) => mine.or(theirs),
+        };
+    }
+
     /// Calls `f` on every free-text column, so one pass can mask secrets in all of them.
     pub fn for_each_text_mut(&mut self, mut f: impl FnMut(&mut String)) {
         let optional = [

@@ -3,6 +3,9 @@
 //! ```text
 //! tracelake-testkit gen-claude --out DIR --size 1GB [--seed 42] [--days 30] [--projects 20]
 //!                              [--start-date 2026-10-01] [--malformed-every N] [--threads N]
+//! tracelake-testkit gen-spans --home DIR --spans 10M
+//! tracelake-testkit load --endpoint http://127.0.0.1:4317 --transport grpc [--rate 50000]
+//!                        [--duration 30] [--batch 100] [--concurrency 8] [--ack-log FILE]
 //! ```
 
 use std::path::PathBuf;
@@ -13,6 +16,7 @@ use anyhow::Result;
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
 use tracelake_testkit::claude_corpus::{self, ClaudeCorpusSpec, Progress};
+use tracelake_testkit::otlp::{self, LoadSpec, Transport};
 
 #[derive(Parser)]
 #[command(
@@ -66,6 +70,43 @@ enum Command {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
+    /// Send realistic GenAI spans and Claude Code events to an OTLP endpoint and report
+    /// throughput and acknowledgement latency (one JSON object on stdout).
+    Load {
+        /// `http://host:port` of the listener for the transport (HTTP 4318 or gRPC 4317).
+        #[arg(long, default_value = "http://127.0.0.1:4318")]
+        endpoint: String,
+        /// Transport.
+        #[arg(long, value_enum, default_value = "http-protobuf")]
+        transport: Transport,
+        /// Target spans per second over all exporters (omit to send flat out).
+        #[arg(long)]
+        rate: Option<u64>,
+        /// Seconds to send for.
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        /// Spans per request.
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
+        /// Concurrent exporters (connections).
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        /// Approximate encoded size of a span in bytes.
+        #[arg(long, default_value_t = 2000)]
+        span_bytes: usize,
+        /// Every Nth request of an exporter carries Claude Code events instead of spans.
+        #[arg(long)]
+        events_every: Option<u64>,
+        /// gzip request bodies.
+        #[arg(long)]
+        gzip: bool,
+        /// Text seed.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Append one JSON line per acknowledged request to this file.
+        #[arg(long)]
+        ack_log: Option<PathBuf>,
+    },
 }
 
 fn parse_count(s: &str) -> Result<u64, String> {
@@ -93,6 +134,36 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Load {
+            endpoint,
+            transport,
+            rate,
+            duration,
+            batch,
+            concurrency,
+            span_bytes,
+            events_every,
+            gzip,
+            seed,
+            ack_log,
+        } => {
+            let spec = LoadSpec {
+                transport,
+                endpoint,
+                rate,
+                duration: std::time::Duration::from_secs_f64(duration.max(0.0)),
+                batch: batch.max(1),
+                concurrency: concurrency.max(1),
+                span_bytes,
+                events_every,
+                gzip,
+                seed,
+                ack_log,
+            };
+            let runtime = tokio::runtime::Runtime::new()?;
+            let report = runtime.block_on(otlp::load::run(spec))?;
+            output(&serde_json::to_string(&report)?);
+        }
         Command::GenSpans { home, spans, seed } => {
             let started = Instant::now();
             let runtime = tokio::runtime::Runtime::new()?;
@@ -165,6 +236,12 @@ fn progress_line(p: &Progress, secs: f64) -> String {
         p.sessions_total,
         p.bytes_written as f64 / 1e6 / secs.max(1e-9)
     )
+}
+
+/// A result for the caller, on stdout.
+#[allow(clippy::print_stdout)]
+fn output(line: &str) {
+    println!("{line}");
 }
 
 /// The one place this binary writes to the terminal: progress and the final summary go to

@@ -118,9 +118,10 @@ enum Command {
     },
     /// Show a running collector's counters
     Status {
-        /// The collector's status API address
-        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7070")]
-        http: String,
+        /// The collector's status API address [default: the one `serve` on this home
+        /// recorded, else 127.0.0.1:7070]
+        #[arg(long, value_name = "ADDR")]
+        http: Option<String>,
         /// One line of JSON
         #[arg(long)]
         json: bool,

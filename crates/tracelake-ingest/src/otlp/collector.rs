@@ -37,7 +37,7 @@ impl Default for CollectorConfig {
             grpc: "127.0.0.1:4317".into(),
             http: "127.0.0.1:4318".into(),
             max_request_bytes: 64 * 1024 * 1024,
-            max_inflight_bytes: 512 * 1024 * 1024,
+            max_inflight_bytes: 128 * 1024 * 1024,
             max_backlog_bytes: 2 * 1024 * 1024 * 1024,
             commit_interval_ms: 2000,
             commit_bytes: 64 * 1024 * 1024,

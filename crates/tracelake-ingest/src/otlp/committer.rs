@@ -110,6 +110,12 @@ impl Committer {
             let (records, _) = read_segment(&seg_owned.path)?;
             let mut once = LakeOnce::new(&lake);
             let mut rows = 0u64;
+            // Entities with a key (Claude Code's model calls, tools, prompts, decisions) can
+            // arrive twice, as a trace span and as a log event: within a segment both views
+            // merge into one row; across segments the first committed view stands.
+            let mut keyed: Vec<([u8; 16], tracelake_model::Span)> = Vec::new();
+            let mut keyed_at: std::collections::HashMap<[u8; 16], usize> =
+                std::collections::HashMap::new();
             for record in records {
                 let Some(signal) = Signal::from_wal_kind(record.kind) else {
                     tracing::warn!(segment = %seg_owned.name, kind = record.kind, "skipping a WAL record of unknown kind");
@@ -142,12 +148,14 @@ impl Committer {
                 }
                 for row in map_request(&req, &request_ref, pricing) {
                     match row {
-                        Mapped::Span(span, key) => {
-                            if let Some(key) = key
-                                && !once.first_time(key, &mut sink)?
-                            {
-                                continue;
+                        Mapped::Span(span, Some(key)) => match keyed_at.get(&key) {
+                            Some(&i) => keyed[i].1.fill_missing(span),
+                            None => {
+                                keyed_at.insert(key, keyed.len());
+                                keyed.push((key, span));
                             }
+                        },
+                        Mapped::Span(span, None) => {
                             rows += 1;
                             sink.push_span(span)?;
                         }
@@ -156,6 +164,12 @@ impl Committer {
                             sink.push_metric(point)?;
                         }
                     }
+                }
+            }
+            for (key, span) in keyed {
+                if once.first_time(key, &mut sink)? {
+                    rows += 1;
+                    sink.push_span(span)?;
                 }
             }
             sink.set_source_state(SourceState {

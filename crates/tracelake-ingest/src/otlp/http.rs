@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -61,15 +62,27 @@ pub fn status_router(collector: Arc<Collector>) -> Router {
         .with_state(collector)
 }
 
-async fn traces(State(c): State<Arc<Collector>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn traces(
+    State(c): State<Arc<Collector>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     handle(&c, Signal::Traces, &headers, body).await
 }
 
-async fn logs(State(c): State<Arc<Collector>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn logs(
+    State(c): State<Arc<Collector>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     handle(&c, Signal::Logs, &headers, body).await
 }
 
-async fn metrics(State(c): State<Arc<Collector>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn metrics(
+    State(c): State<Arc<Collector>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     handle(&c, Signal::Metrics, &headers, body).await
 }
 
@@ -134,7 +147,31 @@ fn rejection(r: &Rejection, encoding: Encoding) -> Response {
     }
 }
 
-async fn handle(c: &Collector, signal: Signal, headers: &HeaderMap, body: Bytes) -> Response {
+async fn handle(
+    c: &Collector,
+    signal: Signal,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => {
+            c.stats.received(signal);
+            let r = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                Rejection::TooLarge(format!(
+                    "request body is over the {}-byte limit ([collector] max_request_bytes)",
+                    c.config().max_request_bytes
+                ))
+            } else {
+                Rejection::Malformed(format!(
+                    "could not read the request body: {}",
+                    e.body_text()
+                ))
+            };
+            c.stats.rejected(&r);
+            return rejection(&r, encoding_of(headers).unwrap_or(Encoding::Json));
+        }
+    };
     let Some(encoding) = encoding_of(headers) else {
         c.stats.received(signal);
         let r = Rejection::Malformed(

@@ -96,7 +96,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             )
             .await
         }
-        Command::Status { http, json } => serve::status(&http, json).await,
+        Command::Status { http, json } => serve::status(&env, http, json).await,
     }
 }
 

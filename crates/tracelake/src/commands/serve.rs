@@ -114,6 +114,15 @@ pub async fn run(env: &Env, args: ServeArgs) -> Result<ExitCode> {
         }
     });
 
+    let run_file = env.home.join(RUN_FILE);
+    let run_info = serde_json::json!({
+        "pid": std::process::id(),
+        "otlp_grpc": grpc_addr.to_string(),
+        "otlp_http": http_addr.to_string(),
+        "http": api_addr.to_string(),
+    });
+    std::fs::write(&run_file, run_info.to_string())
+        .with_context(|| format!("writing {}", run_file.display()))?;
     note(format!(
         "tracelake collector: OTLP/gRPC {grpc_addr}, OTLP/HTTP http://{http_addr}, status http://{api_addr}/api/status (home {})",
         env.home.display()
@@ -139,6 +148,7 @@ pub async fn run(env: &Env, args: ServeArgs) -> Result<ExitCode> {
         .context("the committer stopped")?
         .map_err(lib)?;
     wal.shutdown();
+    let _ = std::fs::remove_file(&run_file);
     note("all acknowledged data is committed");
     Ok(ExitCode::SUCCESS)
 }
@@ -155,8 +165,19 @@ fn tokio_stream_listener(
     })
 }
 
+/// Where a running collector records its addresses (removed on a clean exit).
+pub const RUN_FILE: &str = "collector.json";
+
 /// `tracelake status`: the collector's counters.
-pub async fn status(addr: &str, json: bool) -> Result<ExitCode> {
+pub async fn status(env: &Env, addr: Option<String>, json: bool) -> Result<ExitCode> {
+    let addr = match addr {
+        Some(a) => a,
+        None => std::fs::read(env.home.join(RUN_FILE))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v["http"].as_str().map(str::to_string))
+            .unwrap_or_else(|| "127.0.0.1:7070".to_string()),
+    };
     let url = format!("http://{addr}/api/status");
     let body = reqwest::get(&url)
         .await
@@ -170,8 +191,46 @@ pub async fn status(addr: &str, json: bool) -> Result<ExitCode> {
         serde_json::from_str(&body).with_context(|| format!("{url} did not answer JSON"))?;
     if json {
         crate::output::line(v.to_string());
-    } else {
-        crate::output::line(serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
     }
+    let n = |p: &str| {
+        v.pointer(p)
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0)
+    };
+    let f = |p: &str| {
+        v.pointer(p)
+            .and_then(serde_json::Value::as_f64)
+            .unwrap_or(0.0)
+    };
+    let mut lines = vec![format!("collector at {addr}")];
+    for signal in ["traces", "logs", "metrics"] {
+        lines.push(format!(
+            "  {signal:<8} {} requests received, {} accepted, {} items accepted",
+            n(&format!("/received/{signal}")),
+            n(&format!("/accepted/{signal}")),
+            n(&format!("/items_accepted/{signal}")),
+        ));
+    }
+    lines.push(format!(
+        "  rejected  {} malformed, {} too large, {} busy, {} unavailable",
+        n("/rejected/malformed"),
+        n("/rejected/too_large"),
+        n("/rejected/busy"),
+        n("/rejected/unavailable"),
+    ));
+    lines.push(format!(
+        "  WAL       {} bytes not yet committed",
+        n("/wal_bytes")
+    ));
+    lines.push(format!(
+        "  commits   {} ({} rows, {} failures), latency last {:.0} ms, mean {:.0} ms",
+        n("/commits"),
+        n("/rows_committed"),
+        n("/commit_failures"),
+        f("/commit_latency_ms_last"),
+        f("/commit_latency_ms_mean"),
+    ));
+    crate::output::line(lines.join("\n"));
     Ok(ExitCode::SUCCESS)
 }

@@ -209,3 +209,101 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// A running `tracelake serve` on free ports, for one test.
+pub struct Server {
+    pub child: std::process::Child,
+    pub otlp_grpc: String,
+    pub otlp_http: String,
+    pub http: String,
+    pub log: PathBuf,
+}
+
+impl Server {
+    /// Starts the collector on `tl`'s home and waits until it listens.
+    pub fn start(tl: &Tl) -> Self {
+        let home = tl.home();
+        std::fs::create_dir_all(&home).unwrap();
+        let run_file = home.join("collector.json");
+        let _ = std::fs::remove_file(&run_file);
+        let log = tl.dir.path().join(format!(
+            "serve-{}.log",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        let child = tl
+            .command()
+            .args([
+                "serve",
+                "--otlp-grpc",
+                "127.0.0.1:0",
+                "--otlp-http",
+                "127.0.0.1:0",
+                "--http",
+                "127.0.0.1:0",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("tracelake serve starts");
+        let started = std::time::Instant::now();
+        let info: Value = loop {
+            if let Ok(b) = std::fs::read(&run_file)
+                && let Ok(v) = serde_json::from_slice::<Value>(&b)
+            {
+                break v;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(60),
+                "serve did not start: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        Self {
+            child,
+            otlp_grpc: format!("http://{}", info["otlp_grpc"].as_str().unwrap()),
+            otlp_http: format!("http://{}", info["otlp_http"].as_str().unwrap()),
+            http: info["http"].as_str().unwrap().to_string(),
+            log,
+        }
+    }
+
+    /// The endpoint of a transport.
+    pub fn endpoint(&self, t: tracelake_testkit::otlp::Transport) -> &str {
+        match t {
+            tracelake_testkit::otlp::Transport::Grpc => &self.otlp_grpc,
+            _ => &self.otlp_http,
+        }
+    }
+
+    /// The collector's counters.
+    pub fn status(&self, tl: &Tl) -> Value {
+        tl.run(&["status", "--json", "--http", &self.http])
+            .ok()
+            .json()
+    }
+
+    /// SIGTERM, then waits: everything acknowledged must be committed and the exit clean.
+    pub fn stop(mut self) -> String {
+        let pid = self.child.id().to_string();
+        let ok = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -TERM {pid}");
+        let status = self.child.wait().unwrap();
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        assert!(status.success(), "serve exited with {status}: {log}");
+        log
+    }
+
+    /// SIGKILL: no chance to commit or clean up.
+    pub fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}

@@ -1,0 +1,273 @@
+//! An OTLP exporter as the SDKs are: protobuf or JSON over HTTP (optionally gzip), or gRPC
+//! through the generated tonic clients. Replies keep what a test needs to check: the HTTP
+//! status (or the gRPC code), the message, and the retry hint.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use tonic::codec::CompressionEncoding;
+use tonic::transport::Channel;
+use tracelake_ingest::otlp::decode::{Encoding, Request, Signal, decode};
+
+/// How requests travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Transport {
+    /// OTLP/HTTP with `application/json` bodies.
+    HttpJson,
+    /// OTLP/HTTP with `application/x-protobuf` bodies.
+    HttpProtobuf,
+    /// OTLP/gRPC.
+    Grpc,
+}
+
+impl Transport {
+    /// Every transport.
+    pub const ALL: [Transport; 3] = [
+        Transport::HttpJson,
+        Transport::HttpProtobuf,
+        Transport::Grpc,
+    ];
+
+    /// `http/json`, `http/protobuf` or `grpc` (the `OTEL_EXPORTER_OTLP_PROTOCOL` spelling).
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::HttpJson => "http/json",
+            Transport::HttpProtobuf => "http/protobuf",
+            Transport::Grpc => "grpc",
+        }
+    }
+}
+
+/// The outcome of one export.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// HTTP status; for gRPC, 200 for OK and otherwise the gRPC code + 1000.
+    pub status: u16,
+    /// The error message, if any.
+    pub message: String,
+    /// A `Retry-After` header (HTTP) or a retryable code (gRPC) was present.
+    pub retry_hint: bool,
+}
+
+impl Reply {
+    /// The request was accepted.
+    pub fn ok(&self) -> bool {
+        self.status == 200
+    }
+
+    /// The gRPC code, when the reply came over gRPC.
+    pub fn grpc_code(&self) -> Option<i32> {
+        (self.status >= 1000).then(|| i32::from(self.status) - 1000)
+    }
+}
+
+/// A connected exporter.
+pub struct OtlpClient {
+    transport: Transport,
+    gzip: bool,
+    http: reqwest::Client,
+    base: String,
+    traces: Option<TraceServiceClient<Channel>>,
+    logs: Option<LogsServiceClient<Channel>>,
+    metrics: Option<MetricsServiceClient<Channel>>,
+}
+
+impl OtlpClient {
+    /// An exporter to `endpoint` (`http://host:port`, the HTTP or gRPC port per transport).
+    pub async fn connect(transport: Transport, endpoint: &str, gzip: bool) -> Result<Self> {
+        let base = endpoint.trim_end_matches('/').to_string();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .context("building the HTTP client")?;
+        let (mut traces, mut logs, mut metrics) = (None, None, None);
+        if transport == Transport::Grpc {
+            let channel = Channel::from_shared(base.clone())
+                .with_context(|| format!("bad gRPC endpoint {base}"))?
+                .timeout(Duration::from_secs(60))
+                .connect()
+                .await
+                .with_context(|| format!("connecting to {base}"))?;
+            let mut t =
+                TraceServiceClient::new(channel.clone()).max_encoding_message_size(usize::MAX);
+            let mut l =
+                LogsServiceClient::new(channel.clone()).max_encoding_message_size(usize::MAX);
+            let mut m = MetricsServiceClient::new(channel).max_encoding_message_size(usize::MAX);
+            if gzip {
+                t = t.send_compressed(CompressionEncoding::Gzip);
+                l = l.send_compressed(CompressionEncoding::Gzip);
+                m = m.send_compressed(CompressionEncoding::Gzip);
+            }
+            (traces, logs, metrics) = (Some(t), Some(l), Some(m));
+        }
+        Ok(Self {
+            transport,
+            gzip,
+            http,
+            base,
+            traces,
+            logs,
+            metrics,
+        })
+    }
+
+    /// Sends one request.
+    pub async fn send(&mut self, req: &Request) -> Result<Reply> {
+        match self.transport {
+            Transport::Grpc => self.send_grpc(req).await,
+            Transport::HttpJson => {
+                let body = req.to_json().into_bytes();
+                self.send_http(req.signal(), "application/json", body).await
+            }
+            Transport::HttpProtobuf => {
+                let body = req.to_protobuf();
+                self.send_http(req.signal(), "application/x-protobuf", body)
+                    .await
+            }
+        }
+    }
+
+    /// Posts a body as it is (for malformed-input tests).
+    pub async fn post_raw(
+        &self,
+        signal: Signal,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Result<Reply> {
+        let url = format!("{}/v1/{}", self.base, signal.name());
+        let resp = self
+            .http
+            .post(&url)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .with_context(|| format!("POST {url}"))?;
+        let status = resp.status().as_u16();
+        let retry_hint = resp.headers().contains_key("retry-after");
+        let message = resp.text().await.unwrap_or_default();
+        Ok(Reply {
+            status,
+            message,
+            retry_hint,
+        })
+    }
+
+    async fn send_http(&self, signal: Signal, content_type: &str, body: Vec<u8>) -> Result<Reply> {
+        let url = format!("{}/v1/{}", self.base, signal.name());
+        let mut builder = self.http.post(&url).header("content-type", content_type);
+        let body = if self.gzip {
+            builder = builder.header("content-encoding", "gzip");
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            enc.write_all(&body).context("gzip")?;
+            enc.finish().context("gzip")?
+        } else {
+            body
+        };
+        let resp = builder
+            .body(body)
+            .send()
+            .await
+            .with_context(|| format!("POST {url}"))?;
+        let status = resp.status().as_u16();
+        let retry_hint = resp.headers().contains_key("retry-after");
+        let message = if status == 200 {
+            String::new()
+        } else {
+            resp.text().await.unwrap_or_default()
+        };
+        Ok(Reply {
+            status,
+            message,
+            retry_hint,
+        })
+    }
+
+    async fn send_grpc(&mut self, req: &Request) -> Result<Reply> {
+        let result = match req {
+            Request::Traces(r) => self
+                .traces
+                .as_mut()
+                .ok_or_else(|| anyhow!("not connected over gRPC"))?
+                .export(r.clone())
+                .await
+                .map(|_| ()),
+            Request::Logs(r) => self
+                .logs
+                .as_mut()
+                .ok_or_else(|| anyhow!("not connected over gRPC"))?
+                .export(r.clone())
+                .await
+                .map(|_| ()),
+            Request::Metrics(r) => self
+                .metrics
+                .as_mut()
+                .ok_or_else(|| anyhow!("not connected over gRPC"))?
+                .export(r.clone())
+                .await
+                .map(|_| ()),
+        };
+        Ok(match result {
+            Ok(()) => Reply {
+                status: 200,
+                message: String::new(),
+                retry_hint: false,
+            },
+            Err(s) => {
+                let code = s.code() as i32;
+                Reply {
+                    status: 1000 + code as u16,
+                    message: s.message().to_string(),
+                    retry_hint: matches!(
+                        s.code(),
+                        tonic::Code::ResourceExhausted | tonic::Code::Unavailable
+                    ),
+                }
+            }
+        })
+    }
+}
+
+/// A captured request file: `NNNNN-v1_traces.json` (OTLP JSON) or `….pb` (protobuf).
+pub fn load_capture(path: &Path) -> Result<Request> {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let signal = if name.contains("traces") {
+        Signal::Traces
+    } else if name.contains("logs") {
+        Signal::Logs
+    } else if name.contains("metrics") {
+        Signal::Metrics
+    } else {
+        bail!("{}: cannot tell the signal from the name", path.display());
+    };
+    let encoding = if name.ends_with(".json") {
+        Encoding::Json
+    } else {
+        Encoding::Protobuf
+    };
+    let body = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    decode(signal, encoding, &body).map_err(|e| anyhow!("{}: {}", path.display(), e.report()))
+}
+
+/// Every capture in a folder, in name order.
+pub fn load_captures(dir: &Path) -> Result<Vec<Request>> {
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json" || x == "pb"))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().contains("-v1_"))
+        })
+        .collect();
+    names.sort();
+    names.iter().map(|p| load_capture(p)).collect()
+}

@@ -1,0 +1,637 @@
+//! The load generator: realistic GenAI spans (agent → chat → tool traces with message text,
+//! token usage and tool calls, in the current OpenTelemetry GenAI conventions) and, mixed in,
+//! Claude Code's log events, sent over real OTLP at a requested rate or flat out by a number
+//! of concurrent exporters. Reports throughput and acknowledgement latency percentiles, and
+//! can log what was acknowledged so a test can check the lake against it.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use tracelake_ingest::otlp::decode::Request;
+
+use super::client::{OtlpClient, Transport};
+
+/// What to send.
+#[derive(Debug, Clone)]
+pub struct LoadSpec {
+    /// Transport.
+    pub transport: Transport,
+    /// `http://host:port` of the matching listener.
+    pub endpoint: String,
+    /// Target spans per second over all exporters; `None` sends flat out.
+    pub rate: Option<u64>,
+    /// How long to send.
+    pub duration: Duration,
+    /// Spans per request.
+    pub batch: usize,
+    /// Concurrent exporters.
+    pub concurrency: usize,
+    /// Approximate encoded size of one span.
+    pub span_bytes: usize,
+    /// Every Nth request of an exporter is a batch of Claude Code events instead of spans.
+    pub events_every: Option<u64>,
+    /// gzip bodies.
+    pub gzip: bool,
+    /// Seed of the text generator (ids are always unique).
+    pub seed: u64,
+    /// Append one JSON line per acknowledged request here.
+    pub ack_log: Option<PathBuf>,
+}
+
+/// Latency percentiles in milliseconds.
+#[derive(Debug, Clone, Serialize)]
+pub struct Latency {
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Slowest.
+    pub max: f64,
+}
+
+/// What happened.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadReport {
+    /// The transport (`grpc`, `http/protobuf`, `http/json`).
+    pub transport: &'static str,
+    /// Wall time of the run.
+    pub seconds: f64,
+    /// Requests sent.
+    pub requests_sent: u64,
+    /// Requests the collector acknowledged.
+    pub requests_acked: u64,
+    /// Spans in acknowledged requests.
+    pub spans_acked: u64,
+    /// Log events in acknowledged requests.
+    pub events_acked: u64,
+    /// Protobuf bytes of acknowledged requests (before gzip).
+    pub bytes_sent: u64,
+    /// Rejections with a retry hint (429/503, RESOURCE_EXHAUSTED/UNAVAILABLE).
+    pub rejected_retryable: u64,
+    /// Other rejections.
+    pub rejected_other: u64,
+    /// Connection errors (refused, reset, timed out).
+    pub transport_errors: u64,
+    /// Acknowledged spans per second.
+    pub spans_per_second: f64,
+    /// Acknowledged protobuf megabytes per second.
+    pub mb_per_second: f64,
+    /// Acknowledgement latency of accepted requests.
+    pub latency_ms: Latency,
+}
+
+/// One line of the acknowledgement log.
+#[derive(Debug, Serialize, serde::Deserialize)]
+pub struct Acked {
+    /// `traces` or `logs`.
+    pub signal: String,
+    /// Trace ids (hex) of a traces request; their spans are `spans` in all.
+    #[serde(default)]
+    pub trace_ids: Vec<String>,
+    /// The session id every event of a logs request carries.
+    #[serde(default)]
+    pub session_id: Option<String>,
+    /// Items in the request.
+    pub items: u64,
+}
+
+struct WorkerResult {
+    sent: u64,
+    acked: u64,
+    spans: u64,
+    events: u64,
+    bytes: u64,
+    retryable: u64,
+    other: u64,
+    errors: u64,
+    latencies_us: Vec<u32>,
+}
+
+/// Runs the load and reports.
+pub async fn run(spec: LoadSpec) -> Result<LoadReport> {
+    let ack_log = match &spec.ack_log {
+        Some(p) => Some(Arc::new(std::sync::Mutex::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .with_context(|| format!("opening {}", p.display()))?,
+        ))),
+        None => None,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for w in 0..spec.concurrency.max(1) {
+        let spec = spec.clone();
+        let stop = stop.clone();
+        let ack_log = ack_log.clone();
+        workers.push(tokio::spawn(async move {
+            worker(w as u64, spec, stop, ack_log).await
+        }));
+    }
+    tokio::time::sleep(spec.duration).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut total = WorkerResult {
+        sent: 0,
+        acked: 0,
+        spans: 0,
+        events: 0,
+        bytes: 0,
+        retryable: 0,
+        other: 0,
+        errors: 0,
+        latencies_us: Vec::new(),
+    };
+    for w in workers {
+        let r = w.await.context("a load worker panicked")??;
+        total.sent += r.sent;
+        total.acked += r.acked;
+        total.spans += r.spans;
+        total.events += r.events;
+        total.bytes += r.bytes;
+        total.retryable += r.retryable;
+        total.other += r.other;
+        total.errors += r.errors;
+        total.latencies_us.extend(r.latencies_us);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    total.latencies_us.sort_unstable();
+    let pct = |q: f64| -> f64 {
+        let l = &total.latencies_us;
+        if l.is_empty() {
+            return 0.0;
+        }
+        let i = ((l.len() as f64 - 1.0) * q).round() as usize;
+        f64::from(l[i.min(l.len() - 1)]) / 1000.0
+    };
+    Ok(LoadReport {
+        transport: spec.transport.name(),
+        seconds,
+        requests_sent: total.sent,
+        requests_acked: total.acked,
+        spans_acked: total.spans,
+        events_acked: total.events,
+        bytes_sent: total.bytes,
+        rejected_retryable: total.retryable,
+        rejected_other: total.other,
+        transport_errors: total.errors,
+        spans_per_second: total.spans as f64 / seconds,
+        mb_per_second: total.bytes as f64 / seconds / 1e6,
+        latency_ms: Latency {
+            p50: pct(0.50),
+            p90: pct(0.90),
+            p99: pct(0.99),
+            max: pct(1.0),
+        },
+    })
+}
+
+async fn worker(
+    id: u64,
+    spec: LoadSpec,
+    stop: Arc<AtomicBool>,
+    ack_log: Option<Arc<std::sync::Mutex<std::fs::File>>>,
+) -> Result<WorkerResult> {
+    let mut r = WorkerResult {
+        sent: 0,
+        acked: 0,
+        spans: 0,
+        events: 0,
+        bytes: 0,
+        retryable: 0,
+        other: 0,
+        errors: 0,
+        latencies_us: Vec::new(),
+    };
+    let mut generator = Generator::new(spec.seed.wrapping_add(id), spec.span_bytes);
+    let mut client = loop {
+        match OtlpClient::connect(spec.transport, &spec.endpoint, spec.gzip).await {
+            Ok(c) => break c,
+            Err(_) if !stop.load(Ordering::Relaxed) => {
+                r.errors += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(_) => return Ok(r),
+        }
+    };
+    let interval = spec.rate.map(|rate| {
+        let per_worker = (rate as f64 / spec.concurrency.max(1) as f64).max(1.0);
+        Duration::from_secs_f64(spec.batch as f64 / per_worker)
+    });
+    let mut next = Instant::now();
+    let mut n = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        if let Some(iv) = interval {
+            let now = Instant::now();
+            if next > now {
+                tokio::time::sleep(next - now).await;
+            }
+            next += iv;
+        }
+        n += 1;
+        let (req, acked) = match spec.events_every {
+            Some(every) if every > 0 && n.is_multiple_of(every) => generator.claude_events(),
+            _ => generator.traces(spec.batch),
+        };
+        let size = req.to_protobuf().len() as u64;
+        let t = Instant::now();
+        r.sent += 1;
+        match client.send(&req).await {
+            Ok(reply) if reply.ok() => {
+                r.latencies_us
+                    .push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+                r.acked += 1;
+                r.bytes += size;
+                if acked.signal == "traces" {
+                    r.spans += acked.items;
+                } else {
+                    r.events += acked.items;
+                }
+                if let Some(log) = &ack_log {
+                    let line = serde_json::to_string(&acked)?;
+                    let mut f = log
+                        .lock()
+                        .map_err(|_| anyhow::anyhow!("ack log poisoned"))?;
+                    writeln!(f, "{line}").context("writing the ack log")?;
+                }
+            }
+            Ok(reply) if reply.retry_hint => {
+                r.retryable += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Ok(_) => r.other += 1,
+            Err(_) => {
+                r.errors += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                if let Ok(c) = OtlpClient::connect(spec.transport, &spec.endpoint, spec.gzip).await
+                {
+                    client = c;
+                }
+            }
+        }
+    }
+    Ok(r)
+}
+
+const WORDS: &[&str] = &[
+    "the",
+    "function",
+    "returns",
+    "error",
+    "file",
+    "test",
+    "build",
+    "fix",
+    "value",
+    "request",
+    "token",
+    "model",
+    "agent",
+    "tool",
+    "output",
+    "input",
+    "read",
+    "write",
+    "check",
+    "parse",
+    "config",
+    "module",
+    "import",
+    "failed",
+    "passed",
+    "cargo",
+    "python",
+    "src/main.rs",
+    "lib.rs",
+    "handler",
+    "retry",
+    "timeout",
+    "query",
+    "table",
+    "row",
+    "column",
+    "index",
+    "cache",
+    "update",
+    "delete",
+    "commit",
+    "branch",
+    "merge",
+    "diff",
+    "patch",
+    "line",
+    "null",
+];
+
+struct Generator {
+    rng: ChaCha8Rng,
+    text: String,
+    span_bytes: usize,
+}
+
+fn kv(key: &str, v: Value) -> KeyValue {
+    KeyValue {
+        key: key.to_string(),
+        value: Some(AnyValue { value: Some(v) }),
+        ..Default::default()
+    }
+}
+
+fn s(key: &str, v: impl Into<String>) -> KeyValue {
+    kv(key, Value::StringValue(v.into()))
+}
+
+fn i(key: &str, v: i64) -> KeyValue {
+    kv(key, Value::IntValue(v))
+}
+
+fn now_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn uuid_like() -> String {
+    let b: [u8; 16] = rand::random();
+    let h = hex(&b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+impl Generator {
+    fn new(seed: u64, span_bytes: usize) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut text = String::with_capacity(1 << 20);
+        while text.len() < (1 << 20) {
+            text.push_str(WORDS[rng.random_range(0..WORDS.len())]);
+            text.push(if rng.random_range(0..12) == 0 {
+                '\n'
+            } else {
+                ' '
+            });
+        }
+        Self {
+            rng,
+            text,
+            span_bytes,
+        }
+    }
+
+    fn words(&mut self, len: usize) -> String {
+        let len = len.min(self.text.len() - 1);
+        let start = self.rng.random_range(0..self.text.len() - len);
+        self.text[start..start + len].to_string()
+    }
+
+    /// A traces request of `batch` spans, in traces of up to ten: an `invoke_agent` root,
+    /// `chat` calls and `execute_tool` calls under it.
+    fn traces(&mut self, batch: usize) -> (Request, Acked) {
+        let mut spans = Vec::with_capacity(batch);
+        let mut trace_ids = Vec::new();
+        let body = self.span_bytes.saturating_sub(450).max(16);
+        let t0 = now_nanos();
+        while spans.len() < batch {
+            let trace_id: [u8; 16] = rand::random();
+            trace_ids.push(hex(&trace_id));
+            let root_id: [u8; 8] = rand::random();
+            let conversation = uuid_like();
+            let in_trace = (batch - spans.len()).min(10);
+            spans.push(Span {
+                trace_id: trace_id.to_vec(),
+                span_id: root_id.to_vec(),
+                name: "invoke_agent support-bot".into(),
+                kind: span::SpanKind::Internal as i32,
+                start_time_unix_nano: t0,
+                end_time_unix_nano: t0 + 9_000_000_000,
+                attributes: vec![
+                    s("gen_ai.operation.name", "invoke_agent"),
+                    s("gen_ai.agent.name", "support-bot"),
+                    s("gen_ai.conversation.id", conversation.clone()),
+                    s("gen_ai.input.messages", self.words(body / 2)),
+                ],
+                status: Some(Status::default()),
+                ..Default::default()
+            });
+            for k in 1..in_trace {
+                let id: [u8; 8] = rand::random();
+                let start = t0 + k as u64 * 700_000_000;
+                let mut span = Span {
+                    trace_id: trace_id.to_vec(),
+                    span_id: id.to_vec(),
+                    parent_span_id: root_id.to_vec(),
+                    kind: span::SpanKind::Client as i32,
+                    start_time_unix_nano: start,
+                    end_time_unix_nano: start + 650_000_000,
+                    status: Some(Status::default()),
+                    ..Default::default()
+                };
+                if k % 3 == 0 {
+                    let tool = ["read_file", "run_command", "search"][k % 3];
+                    span.name = format!("execute_tool {tool}");
+                    span.kind = span::SpanKind::Internal as i32;
+                    span.attributes = vec![
+                        s("gen_ai.operation.name", "execute_tool"),
+                        s("gen_ai.tool.name", tool),
+                        s("gen_ai.tool.call.id", format!("call_{}", hex(&id))),
+                        s("gen_ai.conversation.id", conversation.clone()),
+                        s(
+                            "gen_ai.tool.call.arguments",
+                            format!("{{\"path\":\"{}\"}}", self.words(40).replace('"', "")),
+                        ),
+                        s("gen_ai.tool.call.result", self.words(body / 2)),
+                    ];
+                } else {
+                    let model = ["gpt-4o-mini", "gpt-4.1", "claude-sonnet-4-5"][k % 3];
+                    let prompt = self.words(body * 3 / 4);
+                    let answer = self.words(body / 4);
+                    span.name = format!("chat {model}");
+                    span.attributes = vec![
+                        s("gen_ai.operation.name", "chat"),
+                        s("gen_ai.provider.name", "openai"),
+                        s("gen_ai.request.model", model),
+                        s("gen_ai.response.model", model),
+                        s("gen_ai.response.id", format!("chatcmpl-{}", hex(&id))),
+                        s("gen_ai.conversation.id", conversation.clone()),
+                        i("gen_ai.usage.input_tokens", self.rng.random_range(200..20_000)),
+                        i("gen_ai.usage.output_tokens", self.rng.random_range(10..2_000)),
+                        i("gen_ai.usage.cache_read.input_tokens", self.rng.random_range(0..10_000)),
+                        s("gen_ai.input.messages", serde_json::json!([{"role": "user", "parts": [{"type": "text", "content": prompt}]}]).to_string()),
+                        s("gen_ai.output.messages", serde_json::json!([{"role": "assistant", "parts": [{"type": "text", "content": answer}], "finish_reason": "stop"}]).to_string()),
+                    ];
+                }
+                spans.push(span);
+            }
+        }
+        let items = spans.len() as u64;
+        let req = ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                resource: Some(Resource {
+                    attributes: vec![
+                        s("service.name", "loadgen-agent"),
+                        s("service.version", "1.0.0"),
+                        s("deployment.environment.name", "bench"),
+                    ],
+                    ..Default::default()
+                }),
+                scope_spans: vec![ScopeSpans {
+                    scope: Some(InstrumentationScope {
+                        name: "opentelemetry.instrumentation.openai_v2".into(),
+                        version: "2.1b0".into(),
+                        ..Default::default()
+                    }),
+                    spans,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        (
+            Request::Traces(req),
+            Acked {
+                signal: "traces".into(),
+                trace_ids,
+                session_id: None,
+                items,
+            },
+        )
+    }
+
+    /// One Claude Code prompt as its log events: `user_prompt`, then for each of three model
+    /// calls an `api_request`, a `tool_decision` and a `tool_result`. Every event carries the
+    /// same new session id; ids are fresh, so every event is new to the lake.
+    fn claude_events(&mut self) -> (Request, Acked) {
+        let session = uuid_like();
+        let prompt = uuid_like();
+        let t0 = now_nanos();
+        let mut seq = 0i64;
+        let mut records = Vec::new();
+        let mut event = |name: &str, mut attrs: Vec<KeyValue>| {
+            seq += 1;
+            let mut a = vec![
+                s("session.id", session.clone()),
+                s("event.name", name),
+                s("event.timestamp", chrono_like(t0 + seq as u64 * 1_000_000)),
+                i("event.sequence", seq),
+                s("prompt.id", prompt.clone()),
+            ];
+            a.append(&mut attrs);
+            records.push(LogRecord {
+                time_unix_nano: t0 + seq as u64 * 1_000_000,
+                observed_time_unix_nano: t0 + seq as u64 * 1_000_000,
+                body: Some(AnyValue {
+                    value: Some(Value::StringValue(format!("claude_code.{name}"))),
+                }),
+                attributes: a,
+                ..Default::default()
+            });
+        };
+        let text = self.words(self.span_bytes / 2);
+        event(
+            "user_prompt",
+            vec![s("prompt", text), i("prompt_length", 300)],
+        );
+        for k in 0..3 {
+            let req_id = format!("req_{}", hex(&rand::random::<[u8; 12]>()));
+            let tool_id = format!("toolu_{}", hex(&rand::random::<[u8; 12]>()));
+            event(
+                "api_request",
+                vec![
+                    s("model", "claude-sonnet-4-5"),
+                    i("input_tokens", 1000 + k),
+                    i("output_tokens", 200 + k),
+                    i("cache_read_tokens", 5000),
+                    i("cache_creation_tokens", 100),
+                    kv("cost_usd", Value::DoubleValue(0.0123)),
+                    i("duration_ms", 1500),
+                    s("request_id", req_id.clone()),
+                ],
+            );
+            event(
+                "tool_decision",
+                vec![
+                    s("tool_name", "Bash"),
+                    s("tool_use_id", tool_id.clone()),
+                    s("decision", "accept"),
+                    s("source", "config"),
+                    s("request_id", req_id.clone()),
+                ],
+            );
+            event(
+                "tool_result",
+                vec![
+                    s("tool_name", "Bash"),
+                    s("tool_use_id", tool_id),
+                    s("success", "true"),
+                    i("duration_ms", 80),
+                    s("tool_input", "{\"command\":\"cargo test\"}"),
+                    s("request_id", req_id),
+                ],
+            );
+        }
+        let items = records.len() as u64;
+        let req = ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                resource: Some(Resource {
+                    attributes: vec![
+                        s("service.name", "claude-code"),
+                        s("service.version", "2.1.328"),
+                    ],
+                    ..Default::default()
+                }),
+                scope_logs: vec![ScopeLogs {
+                    scope: Some(InstrumentationScope {
+                        name: "com.anthropic.claude_code.events".into(),
+                        version: "2.1.328".into(),
+                        ..Default::default()
+                    }),
+                    log_records: records,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        (
+            Request::Logs(req),
+            Acked {
+                signal: "logs".into(),
+                trace_ids: Vec::new(),
+                session_id: Some(session),
+                items,
+            },
+        )
+    }
+}
+
+fn chrono_like(nanos: u64) -> String {
+    chrono::DateTime::from_timestamp_nanos(nanos as i64)
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}

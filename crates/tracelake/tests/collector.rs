@@ -1,0 +1,400 @@
+//! The collector end to end: the real `tracelake serve` on free ports, real OTLP exporters
+//! (HTTP JSON, HTTP protobuf, gRPC; gzip), and the lake read back with `tracelake sql`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stderr,
+    clippy::print_stdout
+)] // test code: a failed unwrap is a failed test
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use common::{Server, Tl, as_f64, as_i64, testdata};
+use serde_json::Value;
+use tracelake_ingest::otlp::decode::{Request, Signal};
+use tracelake_testkit::otlp::{Acked, LoadSpec, OtlpClient, Transport, load_captures};
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Runtime::new().unwrap()
+}
+
+fn captures() -> Vec<Request> {
+    let mut all = Vec::new();
+    for dir in [
+        "happy",
+        "permission-denied",
+        "retry-loop",
+        "subagent",
+        "protobuf",
+    ] {
+        all.extend(load_captures(&testdata().join("claude-code-otlp").join(dir)).unwrap());
+    }
+    all
+}
+
+fn send_all(endpoint: &str, transport: Transport, gzip: bool, reqs: &[Request]) {
+    runtime().block_on(async {
+        let mut c = OtlpClient::connect(transport, endpoint, gzip)
+            .await
+            .unwrap();
+        for r in reqs {
+            let reply = c.send(r).await.unwrap();
+            assert!(reply.ok(), "{}: {reply:?}", transport.name());
+        }
+    });
+}
+
+/// What the lake holds, in a form two lakes can be compared by.
+fn summary(tl: &Tl) -> Value {
+    let spans = tl.sql(
+        "select kind, count(*) as n, count(distinct session_id) as sessions, \
+         sum(input_tokens) as input, sum(output_tokens) as output, \
+         sum(cache_read_tokens) as cache_read, sum(cache_write_tokens) as cache_write, \
+         round(sum(cost_usd), 9) as cost, round(sum(source_cost_usd), 9) as source_cost, \
+         count(decision) as decisions, sum(length(input_text)) as input_chars, \
+         sum(length(tool_output)) as tool_output_chars \
+         from spans group by kind order by kind",
+    );
+    let metrics = tl.sql(
+        "select metric_name, count(*) as n, round(sum(value), 6) as total from metrics \
+         group by metric_name order by metric_name",
+    );
+    let raw = tl.scalar("select count(*) from raw");
+    serde_json::json!({"spans": spans, "metrics": metrics, "raw": raw})
+}
+
+#[test]
+fn claude_code_captures_land_the_same_over_every_transport() {
+    let reqs = captures();
+    let mut results = Vec::new();
+    for (transport, gzip) in [
+        (Transport::HttpJson, false),
+        (Transport::HttpProtobuf, true),
+        (Transport::Grpc, false),
+        (Transport::Grpc, true),
+    ] {
+        let tl = Tl::new();
+        // One commit at the end: each event meets its trace span in the same WAL segment.
+        std::fs::create_dir_all(tl.home()).unwrap();
+        std::fs::write(
+            tl.home().join("tracelake.toml"),
+            "[collector]\ncommit_interval_ms = 600000\n",
+        )
+        .unwrap();
+        let server = Server::start(&tl);
+        send_all(server.endpoint(transport), transport, gzip, &reqs);
+        let status = server.status(&tl);
+        let requests: u64 = ["traces", "logs", "metrics"]
+            .iter()
+            .map(|s| status["accepted"][s].as_u64().unwrap())
+            .sum();
+        assert_eq!(requests, reqs.len() as u64, "{status}");
+        server.stop();
+        results.push((transport.name(), gzip, summary(&tl), tl));
+    }
+    let (_, _, first, tl) = &results[0];
+    for (name, gzip, s, _) in &results[1..] {
+        assert_eq!(s, first, "{name} (gzip {gzip}) differs from http/json");
+    }
+    // And what landed is right: Claude Code's own cost on every model call, its sessions,
+    // the permission-denied scenario's refusal as a deny row, one raw row per request.
+    let llm = tl.sql(
+        "select count(*) as n, sum(case when abs(cost_usd - source_cost_usd) < 1e-9 then 1 else 0 end) as equal \
+         from spans where kind = 'llm'",
+    );
+    assert!(as_i64(&llm[0]["n"]) > 10, "{llm:?}");
+    assert_eq!(
+        llm[0]["n"], llm[0]["equal"],
+        "our cost equals Claude Code's"
+    );
+    assert!(
+        as_i64(
+            &tl.scalar(
+                "select count(*) from spans where kind = 'permission' and decision = 'deny'"
+            )
+        ) >= 1
+    );
+    assert_eq!(as_i64(&first["raw"]), reqs.len() as i64);
+    let sessions =
+        as_i64(&tl.scalar("select count(distinct session_id) from spans where kind = 'llm'"));
+    assert!(sessions >= 4, "one per scenario: {sessions}");
+    assert!(
+        as_i64(
+            &tl.scalar(
+                "select count(*) from metrics where metric_name = 'claude_code.token.usage'"
+            )
+        ) > 0
+    );
+}
+
+#[test]
+fn one_session_seen_through_otlp_and_its_log_is_one_session() {
+    let tl = Tl::new();
+    let session = "9bb336ca-b56d-4b73-a183-015587119ec2";
+    let log_dir = tempfile::tempdir().unwrap();
+    let project = log_dir.path().join("projects/-home-dev-happy");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::copy(
+        testdata().join(format!(
+            "claude-code/projects/-home-dev-happy/{session}.jsonl"
+        )),
+        project.join(format!("{session}.jsonl")),
+    )
+    .unwrap();
+    tl.import(log_dir.path()).ok();
+    let q = format!(
+        "select kind, count(*) as n, round(sum(cost_usd), 9) as cost from spans \
+         where session_id = '{session}' and kind in ('llm', 'tool', 'task', 'permission') \
+         group by kind order by kind"
+    );
+    let from_log = tl.sql(&q);
+    let server = Server::start(&tl);
+    let happy = load_captures(&testdata().join("claude-code-otlp/happy")).unwrap();
+    send_all(&server.otlp_http, Transport::HttpJson, false, &happy);
+    server.stop();
+    let both = tl.sql(&q);
+    let n = |rows: &[Value], kind: &str| {
+        rows.iter()
+            .find(|r| r["kind"] == kind)
+            .map_or(0, |r| as_i64(&r["n"]))
+    };
+    assert_eq!(n(&both, "llm"), 5, "{both:?}");
+    assert_eq!(n(&both, "llm"), n(&from_log, "llm"));
+    assert_eq!(n(&both, "tool"), n(&from_log, "tool"));
+    assert_eq!(n(&both, "task"), n(&from_log, "task"));
+    let cost = |rows: &[Value]| {
+        rows.iter()
+            .find(|r| r["kind"] == "llm")
+            .map_or(0.0, |r| as_f64(&r["cost"]))
+    };
+    assert!((cost(&both) - cost(&from_log)).abs() < 1e-9);
+    // The OTLP side adds what the log does not have (permission decisions), under the same
+    // session.
+    assert_eq!(n(&both, "permission"), 4, "{both:?}");
+    assert_eq!(
+        as_i64(&tl.scalar("select count(*) from sessions")),
+        1,
+        "one session, not two"
+    );
+}
+
+#[test]
+fn bad_requests_are_answered_counted_and_harm_nothing() {
+    let tl = Tl::new();
+    std::fs::create_dir_all(tl.home()).unwrap();
+    std::fs::write(
+        tl.home().join("tracelake.toml"),
+        "[collector]\nmax_request_bytes = 1048576\n",
+    )
+    .unwrap();
+    let server = Server::start(&tl);
+    let good = load_captures(&testdata().join("claude-code-otlp/happy")).unwrap();
+    let rt = runtime();
+    rt.block_on(async {
+        let http = OtlpClient::connect(Transport::HttpProtobuf, &server.otlp_http, false)
+            .await
+            .unwrap();
+        let cases: Vec<(&str, &[u8], u16, &str)> = vec![
+            (
+                "application/x-protobuf",
+                b"\xff\xff\xff\xff not protobuf",
+                400,
+                "protobuf",
+            ),
+            ("application/json", b"{\"resourceSpans\": [", 400, "JSON"),
+            ("text/plain", b"hello", 415, "Content-Type"),
+        ];
+        for (ct, body, status, says) in cases {
+            let r = http
+                .post_raw(Signal::Traces, ct, body.to_vec())
+                .await
+                .unwrap();
+            assert_eq!(r.status, status, "{ct}: {r:?}");
+            assert!(r.message.contains(says), "{ct}: {}", r.message);
+        }
+        // Past the size limit: 413 over HTTP, an error over gRPC, saying why.
+        let big = big_request(2 << 20);
+        let mut h = OtlpClient::connect(Transport::HttpProtobuf, &server.otlp_http, false)
+            .await
+            .unwrap();
+        let r = h.send(&big).await.unwrap();
+        assert_eq!(r.status, 413, "{r:?}");
+        let mut g = OtlpClient::connect(Transport::Grpc, &server.otlp_grpc, false)
+            .await
+            .unwrap();
+        let r = g.send(&big).await.unwrap();
+        // tonic refuses it while decoding, before our code sees it: OUT_OF_RANGE, naming
+        // the limit.
+        assert_eq!(r.grpc_code(), Some(tonic::Code::OutOfRange as i32), "{r:?}");
+        assert!(r.message.contains("1048576"), "{r:?}");
+        // Good requests before and after are unaffected.
+        for req in &good {
+            assert!(h.send(req).await.unwrap().ok());
+        }
+    });
+    let status = server.status(&tl);
+    assert_eq!(status["rejected"]["malformed"], 3, "{status}");
+    assert!(
+        status["rejected"]["too_large"].as_u64().unwrap() >= 1,
+        "{status}"
+    );
+    server.stop();
+    assert_eq!(
+        as_i64(&tl.scalar("select count(*) from raw")),
+        good.len() as i64,
+        "only the good requests landed"
+    );
+    assert_eq!(
+        as_i64(&tl.scalar("select count(*) from spans where kind = 'llm'")),
+        5
+    );
+}
+
+/// A traces request of one span whose prompt is `bytes` long.
+fn big_request(bytes: usize) -> Request {
+    let text = "All work and no play makes Jack a dull boy. ".repeat(bytes / 44 + 1);
+    let json = serde_json::json!({"resourceSpans": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "big-agent"}}]},
+        "scopeSpans": [{"scope": {"name": "test"}, "spans": [{
+            "traceId": "5b8efff798038103d269b633813fc60c",
+            "spanId": "eee19b7ec3c1b174",
+            "name": "chat gpt-4o",
+            "kind": 3,
+            "startTimeUnixNano": "1795362966498000000",
+            "endTimeUnixNano": "1795362967498000000",
+            "attributes": [
+                {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+                {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o"}},
+                {"key": "gen_ai.input.messages", "value": {"stringValue":
+                    serde_json::json!([{"role": "user", "parts": [{"type": "text", "content": text}]}]).to_string()}}
+            ]
+        }]}]
+    }]});
+    tracelake_ingest::otlp::decode::decode(
+        Signal::Traces,
+        tracelake_ingest::otlp::decode::Encoding::Json,
+        json.to_string().as_bytes(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn large_messages_pass_whole() {
+    let tl = Tl::new();
+    let server = Server::start(&tl);
+    // 12 MiB: three times gRPC's default 4 MiB limit.
+    let big = big_request(12 << 20);
+    for t in [Transport::Grpc, Transport::HttpProtobuf] {
+        send_all(server.endpoint(t), t, false, std::slice::from_ref(&big));
+    }
+    server.stop();
+    let rows = tl.sql("select length(input_text) as n from spans where kind = 'llm'");
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    for r in rows {
+        assert!(as_i64(&r["n"]) >= 12 << 20, "{r}");
+    }
+}
+
+/// Kills the collector with SIGKILL in the middle of a load, again and again; every
+/// acknowledged span and event must be in the lake exactly once after the last restart, and
+/// nothing may be there twice.
+#[test]
+fn kill_9_under_load_keeps_every_acknowledged_row_exactly_once() {
+    let tl = Tl::new();
+    std::fs::create_dir_all(tl.home()).unwrap();
+    // Commit often, so kills land before, during and after commits.
+    std::fs::write(
+        tl.home().join("tracelake.toml"),
+        "[collector]\ncommit_interval_ms = 250\n",
+    )
+    .unwrap();
+    let ack_log = tl.dir.path().join("acked.jsonl");
+    let rounds = [
+        (Transport::Grpc, 1200),
+        (Transport::HttpProtobuf, 2100),
+        (Transport::Grpc, 3300),
+    ];
+    for (transport, kill_after_ms) in rounds {
+        let server = Server::start(&tl);
+        let spec = LoadSpec {
+            transport,
+            endpoint: server.endpoint(transport).to_string(),
+            rate: None,
+            duration: Duration::from_millis(kill_after_ms + 800),
+            batch: 50,
+            concurrency: 4,
+            span_bytes: 1500,
+            events_every: Some(4),
+            gzip: false,
+            seed: kill_after_ms,
+            ack_log: Some(ack_log.clone()),
+        };
+        let load = std::thread::spawn(move || {
+            runtime().block_on(tracelake_testkit::otlp::load::run(spec))
+        });
+        std::thread::sleep(Duration::from_millis(kill_after_ms));
+        server.kill9();
+        let report = load.join().unwrap().unwrap();
+        assert!(report.requests_acked > 0, "{report:?}");
+        eprintln!("round {}: {report:?}", transport.name());
+    }
+    // The last start replays what the kills left; a clean stop commits the rest.
+    Server::start(&tl).stop();
+
+    let acked: Vec<Acked> = std::fs::read_to_string(&ack_log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut want_traces: HashMap<String, i64> = HashMap::new();
+    let mut want_sessions = Vec::new();
+    for a in &acked {
+        if a.signal == "traces" {
+            // Traces of ten spans, the last one of a request maybe fewer.
+            let mut left = a.items as i64;
+            for t in &a.trace_ids {
+                let n = left.min(10);
+                want_traces.insert(t.clone(), n);
+                left -= n;
+            }
+        } else {
+            want_sessions.push(a.session_id.clone().unwrap());
+        }
+    }
+    assert!(want_traces.len() > 100 && want_sessions.len() > 10);
+    let got_traces: HashMap<String, i64> = tl
+        .sql("select trace_id, count(*) as n from spans where source = 'otlp' and trace_id is not null and kind in ('llm', 'tool', 'agent') group by trace_id")
+        .iter()
+        .map(|r| (r["trace_id"].as_str().unwrap().to_string(), as_i64(&r["n"])))
+        .collect();
+    for (t, n) in &want_traces {
+        assert_eq!(got_traces.get(t), Some(n), "acknowledged trace {t}");
+    }
+    // Unacknowledged requests (in flight at a kill) may have landed too, but never twice.
+    for (t, n) in &got_traces {
+        assert!(*n <= 10, "trace {t} has {n} spans: duplicated");
+    }
+    assert_eq!(
+        tl.scalar("select count(*) - count(distinct span_id) from spans"),
+        serde_json::json!(0),
+        "no span twice"
+    );
+    let got_sessions: HashMap<String, i64> = tl
+        .sql("select session_id, count(*) as n from spans where kind in ('task', 'llm', 'tool', 'permission') group by session_id")
+        .iter()
+        .map(|r| (r["session_id"].as_str().unwrap().to_string(), as_i64(&r["n"])))
+        .collect();
+    for s in &want_sessions {
+        assert_eq!(
+            got_sessions.get(s),
+            Some(&10),
+            "acknowledged events of session {s}"
+        );
+    }
+    for (s, n) in &got_sessions {
+        assert!(*n <= 10, "session {s}: {n} rows");
+    }
+}

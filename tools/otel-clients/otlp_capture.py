@@ -1,0 +1,1 @@
+../real-agents/otlp_capture.py
