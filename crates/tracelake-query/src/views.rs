@@ -74,7 +74,7 @@ pub const VIEWS: &[(&str, &str)] = &[
          coalesce(sum(CASE WHEN kind = 'llm' THEN output_tokens END), 0) AS output_tokens, \
          coalesce(sum(CASE WHEN kind = 'llm' THEN cache_read_tokens END), 0) AS cache_read_tokens, \
          coalesce(sum(CASE WHEN kind = 'llm' THEN cache_write_tokens END), 0) AS cache_write_tokens, \
-         coalesce(sum(CASE WHEN kind = 'llm' THEN input_tokens + output_tokens + cache_read_tokens + cache_write_tokens END), 0) AS total_tokens, \
+         coalesce(sum(CASE WHEN kind = 'llm' THEN coalesce(input_tokens, 0) + coalesce(output_tokens, 0) + coalesce(cache_read_tokens, 0) + coalesce(cache_write_tokens, 0) END), 0) AS total_tokens, \
          coalesce(sum(CASE WHEN kind = 'llm' THEN cost_usd END), 0) AS cost_usd, \
          sum(CASE WHEN kind = 'llm' AND cost_usd IS NULL THEN 1 ELSE 0 END) AS unpriced_calls, \
          max(CASE WHEN kind = 'event' AND name = 'cost-state' THEN source_cost_usd END) AS source_cost_usd, \

@@ -15,7 +15,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{Tl, as_f64, as_i64, repo, tools};
+use common::{Server, Tl, as_f64, as_i64, repo, tools};
 use serde_json::Value;
 
 fn claude_bin(tools: &Path) -> PathBuf {
@@ -38,10 +38,33 @@ fn scenario(
     sub: &str,
     usage: Option<&str>,
 ) -> PathBuf {
+    scenario_to(tools, out, prompt, script, allowed, sub, usage, None)
+}
+
+/// Runs one scenario with its OTLP sent to `otlp` = (endpoint, protocol) instead of the
+/// capture server.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "a test helper mirroring the script's arguments"
+)]
+fn scenario_to(
+    tools: &Path,
+    out: &Path,
+    prompt: &str,
+    script: &str,
+    allowed: &str,
+    sub: &str,
+    usage: Option<&str>,
+    otlp: Option<(&str, &str)>,
+) -> PathBuf {
     let mut c = Command::new(repo().join("tools/real-agents/run-claude-scenario.sh"));
     c.args([out.to_str().unwrap(), prompt, script, allowed, sub])
         .env("CLAUDE_BIN", claude_bin(tools))
         .env("MODEL", "claude-sonnet-4-5-20250929");
+    if let Some((endpoint, protocol)) = otlp {
+        c.env("OTLP_ENDPOINT_OVERRIDE", endpoint)
+            .env("OTLP_PROTOCOL", protocol);
+    }
     if let Some(u) = usage {
         c.env("USAGE_JSON", u);
     }
@@ -172,5 +195,107 @@ fn the_real_cli_sessions_import_exactly() {
             "SELECT count(*) FROM tool_calls WHERE session_id = '{sub_session}' AND agent_id IS NOT NULL"
         ))) >= 1,
         "the subagent's own tool call is in its parent's session"
+    );
+}
+
+/// The same CLI exporting its telemetry straight to `tracelake serve`, once over each OTLP
+/// transport: the lake holds its sessions, model calls (tokens exactly the stand-in's, cost
+/// exactly the CLI's own), tool calls and permission decisions, the refusal as a `deny` row.
+#[test]
+fn the_real_cli_exports_to_the_collector_over_every_transport() {
+    let Some(tools) = tools() else { return };
+    let tl = Tl::new();
+    let server = Server::start(&tl);
+    let runs = tl.dir.path().join("runs");
+    let fix_script = r#"[{"name":"Read","input":{"file_path":"src/calc.py"}},
+        {"name":"Edit","input":{"file_path":"src/calc.py","old_string":"return a - b","new_string":"return a + b"}},
+        {"name":"Bash","input":{"command":"python3 -c 'print(1)'","description":"Check"}}]"#;
+    let deny_script = r#"[{"name":"Bash","input":{"command":"rm -rf build","description":"Remove build folder"}}]"#;
+    let runs: Vec<(PathBuf, bool)> = [
+        ("json", "http/json", fix_script, "Bash,Read,Edit", false),
+        ("protobuf", "http/protobuf", deny_script, "Read", true),
+        ("grpc", "grpc", fix_script, "Bash,Read,Edit", false),
+    ]
+    .into_iter()
+    .map(|(name, protocol, script, allowed, denied)| {
+        let endpoint = if protocol == "grpc" {
+            server.otlp_grpc.clone()
+        } else {
+            server.otlp_http.clone()
+        };
+        let out = scenario_to(
+            &tools,
+            &runs.join(name),
+            "Fix the bug in src/calc.py and check it",
+            script,
+            allowed,
+            "[]",
+            None,
+            Some((&endpoint, protocol)),
+        );
+        (out, denied)
+    })
+    .collect();
+    let status = server.status(&tl);
+    server.stop();
+    for signal in ["traces", "logs", "metrics"] {
+        assert!(
+            status["accepted"][signal].as_u64().unwrap() >= 3,
+            "{signal} from every run: {status}"
+        );
+    }
+    assert_eq!(status["rejected"]["malformed"], 0, "{status}");
+    for (out, denied) in &runs {
+        let r: Value =
+            serde_json::from_slice(&std::fs::read(out.join("result.json")).unwrap()).unwrap();
+        let session = r["session_id"].as_str().unwrap();
+        let row = &tl.sql(&format!(
+            "SELECT count(*) AS n, sum(input_tokens) AS i, sum(output_tokens) AS o, \
+             sum(cache_write_tokens) AS w, sum(cache_read_tokens) AS r, sum(cost_usd) AS cost, \
+             sum(source_cost_usd) AS theirs FROM spans WHERE kind = 'llm' AND session_id = '{session}'"
+        ))[0];
+        let truth = truth_tokens(out);
+        assert_eq!(
+            [
+                as_i64(&row["i"]),
+                as_i64(&row["o"]),
+                as_i64(&row["w"]),
+                as_i64(&row["r"])
+            ],
+            truth,
+            "{}: {row}",
+            out.display()
+        );
+        let theirs = r["total_cost_usd"].as_f64().unwrap();
+        assert!(
+            (as_f64(&row["cost"]) - theirs).abs() < 1e-9,
+            "{}: {} vs {theirs}",
+            out.display(),
+            row["cost"]
+        );
+        let tools_used = as_i64(&tl.scalar(&format!(
+            "SELECT count(*) FROM spans WHERE kind = 'tool' AND session_id = '{session}'"
+        )));
+        let decisions = tl.sql(&format!(
+            "SELECT tool_name, decision FROM spans WHERE kind = 'permission' AND session_id = '{session}' ORDER BY start_time"
+        ));
+        if *denied {
+            assert!(
+                decisions
+                    .iter()
+                    .any(|d| d["decision"] == "deny" && d["tool_name"] == "Bash"),
+                "{}: {decisions:?}",
+                out.display()
+            );
+        } else {
+            assert_eq!(tools_used, 3, "{}", out.display());
+            assert_eq!(decisions.len(), 3, "{decisions:?}");
+            assert!(decisions.iter().all(|d| d["decision"] == "allow"));
+        }
+    }
+    assert!(
+        as_i64(
+            &tl.scalar("SELECT count(*) FROM metrics WHERE metric_name = 'claude_code.cost.usage'")
+        ) >= 3
     );
 }

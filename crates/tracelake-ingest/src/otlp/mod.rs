@@ -78,6 +78,35 @@ pub enum Mapped {
     Metric(MetricPoint),
 }
 
+/// Spans of a trace that name no session of their own (a chat call under an agent span that
+/// carries `gen_ai.conversation.id`) join the session another span of the same trace in the
+/// request names.
+fn share_sessions(rows: &mut [Mapped]) {
+    let mut by_trace: std::collections::HashMap<String, String> = Default::default();
+    for m in rows.iter() {
+        if let Mapped::Span(s, _) = m
+            && let Some(t) = &s.trace_id
+            && &s.session_id != t
+        {
+            by_trace
+                .entry(t.clone())
+                .or_insert_with(|| s.session_id.clone());
+        }
+    }
+    if by_trace.is_empty() {
+        return;
+    }
+    for m in rows.iter_mut() {
+        if let Mapped::Span(s, _) = m
+            && let Some(t) = &s.trace_id
+            && &s.session_id == t
+            && let Some(session) = by_trace.get(t)
+        {
+            s.session_id = session.clone();
+        }
+    }
+}
+
 /// Maps every item of a request; `request` names it in `source_ref`.
 pub fn map_request(req: &Request, request: &str, pricing: &PricingTable) -> Vec<Mapped> {
     let mut out = Vec::new();
@@ -97,6 +126,7 @@ pub fn map_request(req: &Request, request: &str, pricing: &PricingTable) -> Vec<
                     }
                 }
             }
+            share_sessions(&mut out);
         }
         Request::Logs(r) => {
             for rl in &r.resource_logs {

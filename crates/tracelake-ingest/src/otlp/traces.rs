@@ -60,7 +60,11 @@ fn base(
             .or_else(|| a.str(&["error.type", "exception.message"]));
     }
     out.user_id = a
-        .str(&["user.id", "enduser.id"])
+        .str(&[
+            "user.id",
+            "enduser.id",
+            "traceloop.association.properties.user_id",
+        ])
         .or_else(|| ctx.user_id.clone());
     out.service_name = ctx.service_name.clone();
     out.host = ctx.host.clone();
@@ -137,6 +141,7 @@ fn usage(a: &Attrs<'_>, s: &mut Span, includes_cache: bool) {
         "gen_ai.usage.reasoning.output_tokens",
         "gen_ai.usage.reasoning_tokens",
         "llm.token_count.completion_details.reasoning",
+        "llm.usage.reasoning_tokens",
     ]);
     if input.is_none() && output.is_none() {
         return;
@@ -206,6 +211,49 @@ fn messages_text(v: &Value) -> Option<String> {
         if let Some(t) = m.get("content").and_then(Value::as_str) {
             text.push_str(t);
         }
+        // Tool calls and results carry no text: name them, so a model call that only calls
+        // a tool still reads as what it did.
+        let calls = m
+            .get("tool_calls")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .chain(
+                m.get("parts")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter(|p| p.get("type").and_then(Value::as_str) == Some("tool_call")),
+            );
+        for c in calls {
+            let f = c.get("function").unwrap_or(c);
+            let name = f.get("name").and_then(Value::as_str).unwrap_or("");
+            let args = match f.get("arguments") {
+                Some(Value::String(s)) => s.clone(),
+                Some(v) => v.to_string(),
+                None => String::new(),
+            };
+            if !text.is_empty() {
+                text.push('\n');
+            }
+            text.push_str(&format!("[tool call {name}({args})]"));
+        }
+        if let Some(parts) = m.get("parts").and_then(Value::as_array) {
+            for p in parts
+                .iter()
+                .filter(|p| p.get("type").and_then(Value::as_str) == Some("tool_call_response"))
+            {
+                let result = match p.get("response").or_else(|| p.get("result")) {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(v) => v.to_string(),
+                    None => String::new(),
+                };
+                if !text.is_empty() {
+                    text.push('\n');
+                }
+                text.push_str(&format!("[tool result {result}]"));
+            }
+        }
         if text.is_empty() {
             continue;
         }
@@ -226,7 +274,9 @@ fn indexed_messages(
     role_suffix: &str,
     content_suffix: &str,
 ) -> Option<String> {
-    let mut rows: std::collections::BTreeMap<u32, (String, String)> = Default::default();
+    // message index -> (role, content, tool call index -> (name, arguments))
+    type Calls = std::collections::BTreeMap<u32, (String, String)>;
+    let mut rows: std::collections::BTreeMap<u32, (String, String, Calls)> = Default::default();
     for (rest, v) in a.with_prefix(prefix) {
         let Some((idx, field)) = rest.split_once('.') else {
             continue;
@@ -243,10 +293,31 @@ fn indexed_messages(
             row.0 = text;
         } else if field == content_suffix {
             row.1 = text;
+        } else if let Some((_, call)) = field.split_once("tool_calls.")
+            && let Some((j, what)) = call.split_once('.')
+            && let Ok(j) = j.parse::<u32>()
+        {
+            // OpenLLMetry `tool_calls.J.name`/`.arguments`, OpenInference
+            // `message.tool_calls.J.tool_call.function.name`/`.arguments`.
+            let entry = row.2.entry(j).or_default();
+            if what.ends_with("name") {
+                entry.0 = text;
+            } else if what.ends_with("arguments") {
+                entry.1 = text;
+            }
         }
     }
     let lines: Vec<String> = rows
         .into_values()
+        .map(|(r, mut c, calls)| {
+            for (name, args) in calls.into_values().filter(|(n, _)| !n.is_empty()) {
+                if !c.is_empty() {
+                    c.push('\n');
+                }
+                c.push_str(&format!("[tool call {name}({args})]"));
+            }
+            (r, c)
+        })
         .filter(|(_, c)| !c.is_empty())
         .map(|(r, c)| if r.is_empty() { c } else { format!("{r}: {c}") })
         .collect();
@@ -345,6 +416,8 @@ pub fn map_span(
     out.stop_reason = a.str(&[
         "gen_ai.response.finish_reasons",
         "llm.response.finish_reason",
+        "llm.finish_reason",
+        "gen_ai.completion.0.finish_reason",
     ]);
     if let Some(c) = a
         .str(&["session.id"])
@@ -401,10 +474,16 @@ pub fn map_span(
         }
         SpanKind::Tool | SpanKind::Mcp => {
             out.tool_name = a.str(&["gen_ai.tool.name", "tool.name", "traceloop.entity.name"]);
-            out.tool_call_id = a.str(&["gen_ai.tool.call.id", "tool_call.id", "tool.call_id"]);
+            out.tool_call_id = a.str(&[
+                "gen_ai.tool.call.id",
+                "tool_call.id",
+                "tool.call_id",
+                "tool.id",
+            ]);
+            // OpenInference's `tool.parameters` is the tool's schema, not the call's input:
+            // it stays in `attributes`.
             out.tool_input = a.str(&[
                 "gen_ai.tool.call.arguments",
-                "tool.parameters",
                 "input.value",
                 "traceloop.entity.input",
             ]);
