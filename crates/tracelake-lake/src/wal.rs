@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
 
+use bytes::Bytes;
 use tokio::sync::oneshot;
 use tracelake_model::{Error, Result};
 
@@ -35,8 +36,8 @@ pub struct WalRecord {
     pub received_at: i64,
     /// Position of the record in its segment (0-based).
     pub index: u64,
-    /// The payload.
-    pub payload: Vec<u8>,
+    /// The payload (a slice of the segment read into memory once).
+    pub payload: Bytes,
 }
 
 /// A segment no longer appended to: ready to be committed, then removed.
@@ -127,6 +128,7 @@ pub fn read_segment(path: &Path) -> Result<(Vec<WalRecord>, u64)> {
     File::open(path)
         .and_then(|mut f| f.read_to_end(&mut data))
         .map_err(|e| io_error(format!("reading WAL segment {}", path.display()), e))?;
+    let data = Bytes::from(data);
     let mut out = Vec::new();
     let mut pos = 0usize;
     while pos + HEADER <= data.len() {
@@ -152,7 +154,7 @@ pub fn read_segment(path: &Path) -> Result<(Vec<WalRecord>, u64)> {
             kind,
             received_at: i64::from_le_bytes(ts),
             index: out.len() as u64,
-            payload: payload.to_vec(),
+            payload: data.slice(pos + HEADER..end),
         });
         pos = end;
     }
@@ -455,7 +457,7 @@ mod tests {
             let (records, good) = read_segment(&seg.path).unwrap();
             assert_eq!(good, seg.bytes);
             assert_eq!(records.len(), 2);
-            assert_eq!(records[1].payload, b"beta");
+            assert_eq!(&records[1].payload[..], b"beta");
             assert_eq!(records[1].kind, 2);
             assert_eq!(records[1].received_at, 11);
             wal.remove(&seg).unwrap();

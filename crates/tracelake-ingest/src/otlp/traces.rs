@@ -24,7 +24,7 @@ fn base(
     scope: Option<&InstrumentationScope>,
     s: &OtlpSpan,
     request: &str,
-) -> Span {
+) -> (Span, Map<String, Value>) {
     let trace_id = hex(&s.trace_id);
     let span_id = hex(&s.span_id);
     let a = Attrs(&s.attributes);
@@ -107,8 +107,36 @@ fn base(
             attrs.insert("otel.scope.version".into(), scope.version.clone().into());
         }
     }
-    out.attributes = Some(Value::Object(attrs).to_string());
-    out
+    (out, attrs)
+}
+
+/// Attributes whose content a mapped span carries in its text columns (flattened) and `raw`
+/// carries verbatim: not repeated in `attributes`, which would double every prompt.
+const TEXT_KEYS: &[&str] = &[
+    "gen_ai.input.messages",
+    "gen_ai.output.messages",
+    "gen_ai.system_instructions",
+    "gen_ai.tool.call.arguments",
+    "gen_ai.tool.call.result",
+    "gen_ai.prompt",
+    "gen_ai.completion",
+    "input.value",
+    "output.value",
+    "traceloop.entity.input",
+    "traceloop.entity.output",
+];
+const TEXT_PREFIXES: &[&str] = &[
+    "llm.input_messages.",
+    "llm.output_messages.",
+    "gen_ai.prompt.",
+    "gen_ai.completion.",
+];
+
+fn without_text(mut attrs: Map<String, Value>) -> String {
+    attrs.retain(|k, _| {
+        !TEXT_KEYS.contains(&k.as_str()) && !TEXT_PREFIXES.iter().any(|p| k.starts_with(p))
+    });
+    Value::Object(attrs).to_string()
 }
 
 /// Token usage with the conventions' names. `input` is made uncached: GenAI and OpenAI-style
@@ -364,8 +392,9 @@ pub fn map_span(
     pricing: &PricingTable,
 ) -> Mapped {
     let a = Attrs(&s.attributes);
-    let mut out = base(ctx, scope, s, request);
+    let (mut out, attrs) = base(ctx, scope, s, request);
     if s.name.starts_with("claude_code.") || ctx.agent.as_deref() == Some("claude-code") {
+        out.attributes = Some(Value::Object(attrs).to_string());
         return claude_code_span(out, s, &a, pricing);
     }
     let oi_kind = a.str(&["openinference.span.kind"]);
@@ -507,6 +536,11 @@ pub fn map_span(
             out.output_text = a.str(&["output.value", "traceloop.entity.output"]);
         }
     }
+    out.attributes = Some(if out.kind == SpanKind::Event {
+        Value::Object(attrs).to_string()
+    } else {
+        without_text(attrs)
+    });
     // Generic spans keep their OpenTelemetry identity; a resent request maps to the same
     // span id, and is not checked for duplicates (see ADR 0004).
     Mapped::Span(out, None)
