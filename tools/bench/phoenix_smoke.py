@@ -16,15 +16,22 @@ so nothing is deduplicated by the receiver.
   --spans N          total to send, split across --senders processes (default 1)
   --duration S       stop every sender after S seconds even if N is not reached
   --rate R           offer R spans/s in total (paced, a slow request is caught up); default flat out
+  --gzip             Content-Encoding: gzip (HTTP only)
   --watch-pid PID    sample the receiver once a second while sending and after it: stored
-                     count (phoenix_count.py's graphql method on --url) and RSS of PID
-                     (VmRSS from /proc, the number `ps -o rss` prints); after sending, keep
-                     sampling until stored >= acknowledged or --drain-timeout seconds
+                     count (phoenix_count.py's graphql method on --url), RSS of PID (VmRSS
+                     from /proc, the number `ps -o rss` prints), CPU seconds of PID and of the
+                     whole machine (/proc/stat, to see whether something else was running);
+                     after sending, keep sampling until stored >= acknowledged or
+                     --drain-timeout seconds
   --log PATH         count overload / drop lines in Phoenix's log after the run
 
 Prints one JSON object on stdout: spans acknowledged / rejected, status codes with a sample
-of error bodies, request latency p50/p90/p99/max, send rate, and with --watch-pid the
-timeline [t, stored, rss_mb], stored rate while sending, drain time and peak RSS.
+of error bodies, request latency p50/p90/p99/max (per request of --batch spans, send to
+ack), ack rate, and with --watch-pid: stored rate while sending, backlog when sending
+ended, drain time, lost spans, RSS start/peak/end, CPU use, and the timeline
+"t_s stored rss_mb cpu_s" once a second.
+Any server speaking OTLP/protobuf can be the receiver for the sending part; --watch-pid
+counts through Phoenix's GraphQL API.
 Exit status: 0 if every span was acknowledged and (with --watch-pid) stored, else 1.
 """
 import argparse

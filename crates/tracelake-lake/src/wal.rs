@@ -121,44 +121,107 @@ fn new_segment(dir: &Path, seq: u64) -> Result<Active> {
     })
 }
 
+/// Reads the intact records of a segment one at a time, so committing a segment holds one
+/// request in memory, not the whole file; a torn or corrupt tail ends the read.
+pub struct SegmentReader {
+    file: std::io::BufReader<File>,
+    path: PathBuf,
+    pos: u64,
+    index: u64,
+    done: bool,
+}
+
+impl SegmentReader {
+    /// Opens a segment.
+    pub fn open(path: &Path) -> Result<Self> {
+        let file = File::open(path)
+            .map_err(|e| io_error(format!("reading WAL segment {}", path.display()), e))?;
+        Ok(Self {
+            file: std::io::BufReader::with_capacity(1 << 20, file),
+            path: path.to_path_buf(),
+            pos: 0,
+            index: 0,
+            done: false,
+        })
+    }
+
+    /// Length of the intact prefix read so far.
+    pub fn intact_bytes(&self) -> u64 {
+        self.pos
+    }
+
+    fn read_record(&mut self) -> std::io::Result<Option<WalRecord>> {
+        let mut h = [0u8; HEADER];
+        if let Err(e) = self.file.read_exact(&mut h) {
+            return if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                Ok(None)
+            } else {
+                Err(e)
+            };
+        }
+        let word = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
+        if word(0) != MAGIC {
+            return Ok(None);
+        }
+        let len = word(4) as usize;
+        if len > MAX_RECORD_BYTES {
+            return Ok(None);
+        }
+        let mut payload = vec![0u8; len];
+        if let Err(e) = self.file.read_exact(&mut payload) {
+            return if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                Ok(None)
+            } else {
+                Err(e)
+            };
+        }
+        if crc32fast::hash(&payload) != word(8) {
+            return Ok(None);
+        }
+        let mut ts = [0u8; 8];
+        ts.copy_from_slice(&h[16..24]);
+        let record = WalRecord {
+            kind: h[12],
+            received_at: i64::from_le_bytes(ts),
+            index: self.index,
+            payload: Bytes::from(payload),
+        };
+        self.index += 1;
+        self.pos += (HEADER + len) as u64;
+        Ok(Some(record))
+    }
+}
+
+impl Iterator for SegmentReader {
+    type Item = Result<WalRecord>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        match self.read_record() {
+            Ok(Some(r)) => Some(Ok(r)),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(io_error(
+                    format!("reading WAL segment {}", self.path.display()),
+                    e,
+                )))
+            }
+        }
+    }
+}
+
 /// Reads every intact record of a segment; a torn or corrupt tail ends the read. Returns the
 /// records and the length of the intact prefix.
 pub fn read_segment(path: &Path) -> Result<(Vec<WalRecord>, u64)> {
-    let mut data = Vec::new();
-    File::open(path)
-        .and_then(|mut f| f.read_to_end(&mut data))
-        .map_err(|e| io_error(format!("reading WAL segment {}", path.display()), e))?;
-    let data = Bytes::from(data);
-    let mut out = Vec::new();
-    let mut pos = 0usize;
-    while pos + HEADER <= data.len() {
-        let h = &data[pos..pos + HEADER];
-        let word = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
-        if word(0) != MAGIC {
-            break;
-        }
-        let len = word(4) as usize;
-        let crc = word(8);
-        let kind = h[12];
-        let mut ts = [0u8; 8];
-        ts.copy_from_slice(&h[16..24]);
-        let end = pos + HEADER + len;
-        if len > MAX_RECORD_BYTES || end > data.len() {
-            break;
-        }
-        let payload = &data[pos + HEADER..end];
-        if crc32fast::hash(payload) != crc {
-            break;
-        }
-        out.push(WalRecord {
-            kind,
-            received_at: i64::from_le_bytes(ts),
-            index: out.len() as u64,
-            payload: data.slice(pos + HEADER..end),
-        });
-        pos = end;
-    }
-    Ok((out, pos as u64))
+    let mut reader = SegmentReader::open(path)?;
+    let records = reader.by_ref().collect::<Result<Vec<_>>>()?;
+    Ok((records, reader.intact_bytes()))
 }
 
 impl Wal {
@@ -179,7 +242,13 @@ impl Wal {
         let mut pending = 0u64;
         for name in &names {
             let path = dir.join(name);
-            let (records, good) = read_segment(&path)?;
+            let mut reader = SegmentReader::open(&path)?;
+            let mut count = 0u64;
+            for r in reader.by_ref() {
+                r?;
+                count += 1;
+            }
+            let good = reader.intact_bytes();
             let len = std::fs::metadata(&path)
                 .map_err(|e| io_error(format!("reading {}", path.display()), e))?
                 .len();
@@ -193,7 +262,7 @@ impl Wal {
                     .and_then(|()| f.sync_all())
                     .map_err(|e| io_error(format!("repairing {}", path.display()), e))?;
             }
-            if records.is_empty() {
+            if count == 0 {
                 std::fs::remove_file(&path)
                     .map_err(|e| io_error(format!("removing {}", path.display()), e))?;
                 continue;

@@ -6,7 +6,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tracelake_lake::{Lake, SealedSegment, SourceState, wal::read_segment};
+use tracelake_lake::wal::SegmentReader;
+use tracelake_lake::{Lake, SealedSegment, SourceState};
 use tracelake_model::{PricingTable, RawRecord, Result};
 
 use super::collector::Collector;
@@ -107,7 +108,7 @@ impl Committer {
         let seg_owned = seg.clone();
         let work = tokio::task::spawn_blocking(move || -> Result<u64> {
             let mut sink = sink;
-            let (records, _) = read_segment(&seg_owned.path)?;
+            let records = SegmentReader::open(&seg_owned.path)?;
             let mut once = LakeOnce::new(&lake);
             let mut rows = 0u64;
             // Entities with a key (Claude Code's model calls, tools, prompts, decisions) can
@@ -117,6 +118,7 @@ impl Committer {
             let mut keyed_at: std::collections::HashMap<[u8; 16], usize> =
                 std::collections::HashMap::new();
             for record in records {
+                let record = record?;
                 let Some(signal) = Signal::from_wal_kind(record.kind) else {
                     tracing::warn!(segment = %seg_owned.name, kind = record.kind, "skipping a WAL record of unknown kind");
                     continue;

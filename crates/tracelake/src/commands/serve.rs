@@ -59,7 +59,17 @@ pub async fn run(env: &Env, args: ServeArgs) -> Result<ExitCode> {
     if let Some(a) = args.otlp_http {
         config.http = a;
     }
-    let lake = env.lake().await?;
+    // A long-running collector keeps less encoded data in memory than a one-off import
+    // (its commits are small and frequent), unless the configuration says otherwise.
+    let mut lake_config = env.config.lake.clone();
+    if lake_config.write == tracelake_lake::WriteOptions::default() {
+        lake_config.write.memory_budget_bytes = 64 << 20;
+        lake_config.write.row_group_bytes = 16 << 20;
+    }
+    let lake = tracelake_lake::Lake::open(&env.home, &lake_config)
+        .await
+        .map_err(lib)
+        .with_context(|| format!("opening the lake in {}", env.home.display()))?;
     let (wal, left) = Wal::open(&env.home.join("wal")).map_err(lib)?;
     let wal = Arc::new(wal);
     let collector = Arc::new(Collector::new(wal.clone(), config.clone()));
