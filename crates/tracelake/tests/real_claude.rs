@@ -83,6 +83,34 @@ fn truth_tokens(out: &Path) -> [i64; 4] {
     common::truth_usage(&out.join("truth.json"))
 }
 
+/// The run's model calls in the lake: tokens exactly the stand-in's, cost exactly the CLI's
+/// own `total_cost_usd`. Returns the session id.
+fn assert_exact(tl: &Tl, out: &Path) -> String {
+    let r: Value =
+        serde_json::from_slice(&std::fs::read(out.join("result.json")).unwrap()).unwrap();
+    let session = r["session_id"].as_str().unwrap().to_string();
+    let row = &tl.sql(&format!(
+        "SELECT sum(input_tokens) AS i, sum(output_tokens) AS o, sum(cache_write_tokens) AS w, \
+         sum(cache_read_tokens) AS r, sum(cost_usd) AS cost FROM spans \
+         WHERE kind = 'llm' AND session_id = '{session}'"
+    ))[0];
+    let tokens = [
+        as_i64(&row["i"]),
+        as_i64(&row["o"]),
+        as_i64(&row["w"]),
+        as_i64(&row["r"]),
+    ];
+    assert_eq!(tokens, truth_tokens(out), "{}", out.display());
+    let theirs = r["total_cost_usd"].as_f64().unwrap();
+    assert!(
+        (as_f64(&row["cost"]) - theirs).abs() < 1e-9,
+        "{}: {} vs {theirs}",
+        out.display(),
+        row["cost"]
+    );
+    session
+}
+
 #[test]
 fn the_real_cli_sessions_import_exactly() {
     let Some(tools) = tools() else { return };
@@ -130,31 +158,7 @@ fn the_real_cli_sessions_import_exactly() {
         serde_json::from_slice(&std::fs::read(out.join("result.json")).unwrap()).unwrap()
     };
     for out in [&fix, &denied, &sub] {
-        let r = result(out);
-        let session = r["session_id"].as_str().unwrap();
-        let row = &tl.sql(&format!(
-            "SELECT sum(input_tokens) AS i, sum(output_tokens) AS o, sum(cache_write_tokens) AS w, \
-             sum(cache_read_tokens) AS r, sum(cost_usd) AS cost FROM llm_calls WHERE session_id = '{session}'"
-        ))[0];
-        let truth = truth_tokens(out);
-        assert_eq!(
-            [
-                as_i64(&row["i"]),
-                as_i64(&row["o"]),
-                as_i64(&row["w"]),
-                as_i64(&row["r"])
-            ],
-            truth,
-            "{}",
-            out.display()
-        );
-        let theirs = r["total_cost_usd"].as_f64().unwrap();
-        assert!(
-            (as_f64(&row["cost"]) - theirs).abs() < 1e-9,
-            "{}: {} vs {theirs}",
-            out.display(),
-            row["cost"]
-        );
+        assert_exact(&tl, out);
     }
     // What happened is there: the failing command's exit code, the refusal, the subagent.
     let fix_session = result(&fix)["session_id"].as_str().unwrap().to_string();
@@ -246,33 +250,7 @@ fn the_real_cli_exports_to_the_collector_over_every_transport() {
     }
     assert_eq!(status["rejected"]["malformed"], 0, "{status}");
     for (out, denied) in &runs {
-        let r: Value =
-            serde_json::from_slice(&std::fs::read(out.join("result.json")).unwrap()).unwrap();
-        let session = r["session_id"].as_str().unwrap();
-        let row = &tl.sql(&format!(
-            "SELECT count(*) AS n, sum(input_tokens) AS i, sum(output_tokens) AS o, \
-             sum(cache_write_tokens) AS w, sum(cache_read_tokens) AS r, sum(cost_usd) AS cost, \
-             sum(source_cost_usd) AS theirs FROM spans WHERE kind = 'llm' AND session_id = '{session}'"
-        ))[0];
-        let truth = truth_tokens(out);
-        assert_eq!(
-            [
-                as_i64(&row["i"]),
-                as_i64(&row["o"]),
-                as_i64(&row["w"]),
-                as_i64(&row["r"])
-            ],
-            truth,
-            "{}: {row}",
-            out.display()
-        );
-        let theirs = r["total_cost_usd"].as_f64().unwrap();
-        assert!(
-            (as_f64(&row["cost"]) - theirs).abs() < 1e-9,
-            "{}: {} vs {theirs}",
-            out.display(),
-            row["cost"]
-        );
+        let session = assert_exact(&tl, out);
         let tools_used = as_i64(&tl.scalar(&format!(
             "SELECT count(*) FROM spans WHERE kind = 'tool' AND session_id = '{session}'"
         )));

@@ -111,6 +111,7 @@ pub struct Acked {
     pub items: u64,
 }
 
+#[derive(Default)]
 struct WorkerResult {
     sent: u64,
     acked: u64,
@@ -148,17 +149,7 @@ pub async fn run(spec: LoadSpec) -> Result<LoadReport> {
     }
     tokio::time::sleep(spec.duration).await;
     stop.store(true, Ordering::Relaxed);
-    let mut total = WorkerResult {
-        sent: 0,
-        acked: 0,
-        spans: 0,
-        events: 0,
-        bytes: 0,
-        retryable: 0,
-        other: 0,
-        errors: 0,
-        latencies_us: Vec::new(),
-    };
+    let mut total = WorkerResult::default();
     for w in workers {
         let r = w.await.context("a load worker panicked")??;
         total.sent += r.sent;
@@ -209,17 +200,7 @@ async fn worker(
     stop: Arc<AtomicBool>,
     ack_log: Option<Arc<std::sync::Mutex<std::fs::File>>>,
 ) -> Result<WorkerResult> {
-    let mut r = WorkerResult {
-        sent: 0,
-        acked: 0,
-        spans: 0,
-        events: 0,
-        bytes: 0,
-        retryable: 0,
-        other: 0,
-        errors: 0,
-        latencies_us: Vec::new(),
-    };
+    let mut r = WorkerResult::default();
     let mut generator = Generator::new(spec.seed.wrapping_add(id), spec.span_bytes);
     let mut client = loop {
         match OtlpClient::connect(spec.transport, &spec.endpoint, spec.gzip).await {
