@@ -121,3 +121,133 @@ fn an_unreachable_store_is_a_clear_error() {
     assert!(r.stderr.contains("s3://nobucket/w"), "{}", r.stderr);
     assert_eq!(r.stderr.trim().lines().count(), 1, "one line: {}", r.stderr);
 }
+
+/// A loopback TCP relay to the S3 server that the test can cut and restore.
+struct Relay {
+    port: u16,
+    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Relay {
+    fn start(to: u16) -> Self {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let down = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = down.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if flag.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let Ok(upstream) = std::net::TcpStream::connect(("127.0.0.1", to)) else {
+                    continue;
+                };
+                for (mut from, mut into) in [
+                    (client.try_clone().unwrap(), upstream.try_clone().unwrap()),
+                    (upstream, client),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut into);
+                        let _ = into.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Self { port, down }
+    }
+
+    fn set_down(&self, down: bool) {
+        self.down.store(down, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// The object store goes away while the collector is receiving: requests are still
+/// acknowledged (they are in the WAL), commits fail with a clear log line and are retried,
+/// and once the store is back everything lands exactly once; no table is left broken.
+#[test]
+fn the_collector_buffers_while_the_object_store_is_away() {
+    use common::Server;
+    use tracelake_testkit::otlp::{OtlpClient, Transport, load_captures};
+
+    let Some(tools) = tools() else { return };
+    let s3 = S3Server::start(&tools, "lake-test");
+    let relay = Relay::start(s3.port);
+    let tl = Tl::new()
+        .with_env("AWS_ACCESS_KEY_ID", "test")
+        .with_env("AWS_SECRET_ACCESS_KEY", "test")
+        .with_env("AWS_REGION", "us-east-1")
+        .with_env("TRACELAKE_WAREHOUSE", "s3://lake-test/warehouse")
+        .with_env(
+            "TRACELAKE_S3_ENDPOINT",
+            &format!("http://127.0.0.1:{}", relay.port),
+        );
+    std::fs::create_dir_all(tl.home()).unwrap();
+    std::fs::write(
+        tl.home().join("tracelake.toml"),
+        "[collector]\ncommit_interval_ms = 200\n[lake.s3]\nretry_timeout_secs = 1\nmax_retries = 1\n",
+    )
+    .unwrap();
+    let server = Server::start(&tl);
+    let send = |dir: &str| {
+        let reqs = load_captures(&testdata().join("claude-code-otlp").join(dir)).unwrap();
+        tokio::runtime::Runtime::new().unwrap().block_on(async {
+            let mut c = OtlpClient::connect(Transport::HttpProtobuf, &server.otlp_http, false)
+                .await
+                .unwrap();
+            for r in &reqs {
+                assert!(
+                    c.send(r).await.unwrap().ok(),
+                    "acknowledged while the store is away"
+                );
+            }
+        });
+        reqs.len()
+    };
+    let mut sent = send("happy");
+    let wait_for = |what: &str, f: &dyn Fn(&serde_json::Value) -> bool| {
+        let started = std::time::Instant::now();
+        loop {
+            let st = server.status(&tl);
+            if f(&st) {
+                return st;
+            }
+            assert!(started.elapsed().as_secs() < 60, "{what}: {st}");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    wait_for("first commit", &|s| {
+        s["wal_bytes"] == 0 && s["commits"].as_u64() >= Some(1)
+    });
+    relay.set_down(true);
+    sent += send("permission-denied");
+    let st = wait_for("a failed commit", &|s| {
+        s["commit_failures"].as_u64() >= Some(2)
+    });
+    assert!(
+        st["wal_bytes"].as_u64().unwrap() > 0,
+        "the data waits in the WAL: {st}"
+    );
+    relay.set_down(false);
+    wait_for("the retry to land", &|s| s["wal_bytes"] == 0);
+    let log = server.stop();
+    assert!(
+        log.contains("commit failed; the data stays in the WAL and is retried"),
+        "{log}"
+    );
+    assert_eq!(as_i64(&tl.scalar("SELECT count(*) FROM raw")), sent as i64);
+    assert_eq!(
+        as_i64(
+            &tl.scalar(
+                "SELECT count(*) FROM spans WHERE kind = 'permission' AND decision = 'deny'"
+            )
+        ),
+        1
+    );
+    assert_eq!(
+        as_i64(&tl.scalar("SELECT count(distinct session_id) FROM spans WHERE kind = 'llm'")),
+        2
+    );
+}
