@@ -108,6 +108,17 @@ impl Committer {
         let seg_owned = seg.clone();
         let work = tokio::task::spawn_blocking(move || -> Result<u64> {
             let mut sink = sink;
+            // First pass: GenAI content events, to fold into their model call's text.
+            let mut messages = std::collections::HashMap::new();
+            for record in SegmentReader::open(&seg_owned.path)? {
+                let record = record?;
+                if Signal::from_wal_kind(record.kind) == Some(Signal::Logs)
+                    && let Ok(crate::otlp::Request::Logs(r)) =
+                        decode(Signal::Logs, Encoding::Protobuf, &record.payload)
+                {
+                    super::logs::genai_messages(&r, &mut messages);
+                }
+            }
             let records = SegmentReader::open(&seg_owned.path)?;
             let mut once = LakeOnce::new(&lake);
             let mut rows = 0u64;
@@ -157,7 +168,20 @@ impl Committer {
                                 keyed.push((key, span));
                             }
                         },
-                        Mapped::Span(span, None) => {
+                        Mapped::Span(mut span, None) => {
+                            if span.kind == tracelake_model::SpanKind::Llm
+                                && !messages.is_empty()
+                                && let Some(t) = &span.trace_id
+                                && let Some((input, output)) =
+                                    messages.remove(&(t.clone(), span.span_id.clone()))
+                            {
+                                if span.input_text.is_none() && !input.is_empty() {
+                                    span.input_text = Some(input.join("\n"));
+                                }
+                                if span.output_text.is_none() && !output.is_empty() {
+                                    span.output_text = Some(output.join("\n"));
+                                }
+                            }
                             rows += 1;
                             sink.push_span(span)?;
                         }

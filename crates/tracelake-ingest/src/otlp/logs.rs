@@ -3,6 +3,7 @@
 //! give, keyed by the same entity ids (so the two sources merge); any other record becomes
 //! an `event` span, lossless in `attributes`.
 
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use prost::Message;
@@ -250,6 +251,62 @@ fn claude_code_event(
         _ => {
             s.name = Some(name);
             Mapped::Span(s, Some(content_key))
+        }
+    }
+}
+
+/// The messages of GenAI content events (`gen_ai.{system,user,assistant,tool}.message`,
+/// `gen_ai.choice`; OpenTelemetry's openai-v2 instrumentation in its default mode) by the span
+/// they belong to: `(trace id, span id) -> (input lines, output lines)`. The committer puts
+/// them into that model call's `input_text`/`output_text` when both arrive in one segment.
+pub fn genai_messages(
+    req: &ExportLogsServiceRequest,
+    into: &mut std::collections::HashMap<(String, String), (Vec<String>, Vec<String>)>,
+) {
+    for rl in &req.resource_logs {
+        for sl in &rl.scope_logs {
+            for r in &sl.log_records {
+                if r.trace_id.is_empty() || r.span_id.is_empty() {
+                    continue;
+                }
+                let name = if r.event_name.is_empty() {
+                    Attrs(&r.attributes)
+                        .str(&["event.name"])
+                        .unwrap_or_default()
+                } else {
+                    r.event_name.clone()
+                };
+                let Some(body) = r.body.as_ref().map(to_json) else {
+                    continue;
+                };
+                let (output, message) = if name == "gen_ai.choice" {
+                    let mut m = body.get("message").cloned().unwrap_or(Value::Null);
+                    if let Value::Object(o) = &mut m {
+                        o.entry("role").or_insert_with(|| "assistant".into());
+                    }
+                    (true, m)
+                } else if let Some(role) = name
+                    .strip_prefix("gen_ai.")
+                    .and_then(|n| n.strip_suffix(".message"))
+                {
+                    let mut m = body.clone();
+                    if let Value::Object(o) = &mut m {
+                        o.entry("role").or_insert_with(|| role.into());
+                    }
+                    (false, m)
+                } else {
+                    continue;
+                };
+                let Some(text) = super::traces::messages_text(&message) else {
+                    continue;
+                };
+                let entry = into.entry((hex(&r.trace_id), hex(&r.span_id))).or_default();
+                if output {
+                    entry.1.push(text);
+                } else {
+                    entry.0.push(text);
+                }
+            }
         }
     }
 }

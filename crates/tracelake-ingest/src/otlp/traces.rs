@@ -209,7 +209,7 @@ fn price(s: &mut Span, pricing: &PricingTable, w1h: i64) {
 }
 
 /// Readable text of a messages value: `role: text` per message, text parts joined.
-fn messages_text(v: &Value) -> Option<String> {
+pub(crate) fn messages_text(v: &Value) -> Option<String> {
     let list = match v {
         Value::String(s) => {
             return serde_json::from_str::<Value>(s)
