@@ -255,14 +255,14 @@ fn claude_code_event(
     }
 }
 
+/// Input and output message lines by (trace id, span id).
+pub type SpanMessages = std::collections::HashMap<(String, String), (Vec<String>, Vec<String>)>;
+
 /// The messages of GenAI content events (`gen_ai.{system,user,assistant,tool}.message`,
 /// `gen_ai.choice`; OpenTelemetry's openai-v2 instrumentation in its default mode) by the span
 /// they belong to: `(trace id, span id) -> (input lines, output lines)`. The committer puts
 /// them into that model call's `input_text`/`output_text` when both arrive in one segment.
-pub fn genai_messages(
-    req: &ExportLogsServiceRequest,
-    into: &mut std::collections::HashMap<(String, String), (Vec<String>, Vec<String>)>,
-) {
+pub fn genai_messages(req: &ExportLogsServiceRequest, into: &mut SpanMessages) {
     for rl in &req.resource_logs {
         for sl in &rl.scope_logs {
             for r in &sl.log_records {
