@@ -241,6 +241,22 @@ fn bad_requests_are_answered_counted_and_harm_nothing() {
         status["rejected"]["too_large"].as_u64().unwrap() >= 1,
         "{status}"
     );
+    // The same counters for Prometheus, and in `tracelake status` for a person.
+    let prom = rt.block_on(async {
+        reqwest::get(format!("http://{}/metrics", server.http))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    });
+    assert!(
+        prom.contains("tracelake_requests_rejected_total{reason=\"malformed\"} 3"),
+        "{prom}"
+    );
+    assert!(prom.contains("# TYPE tracelake_wal_bytes gauge"), "{prom}");
+    let text = tl.run(&["status", "--http", &server.http]).ok().stdout;
+    assert!(text.contains("3 malformed"), "{text}");
     server.stop();
     assert_eq!(
         as_i64(&tl.scalar("select count(*) from raw")),
