@@ -140,8 +140,34 @@ enum ImportSource {
     },
 }
 
+/// The collector runs for days with a committer, a WAL writer and server threads allocating
+/// and freeing large buffers in turn; glibc gives each thread its own arena and keeps their
+/// freed memory (measured: 533–608 MB peak under load with the default, 392–418 MB with two
+/// arenas at the same throughput). `serve` therefore re-executes itself once with
+/// `MALLOC_ARENA_MAX=2` unless the variable is already set (to any value).
+#[cfg(target_os = "linux")]
+fn bounded_malloc_arenas() {
+    use std::os::unix::process::CommandExt;
+    if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let err = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env("MALLOC_ARENA_MAX", "2")
+        .exec();
+    // Only reached if the exec failed: run as we are.
+    tracing::debug!(error = %err, "could not re-execute with MALLOC_ARENA_MAX=2");
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    #[cfg(target_os = "linux")]
+    if matches!(cli.command, Command::Serve { .. }) {
+        bounded_malloc_arenas();
+    }
     let filter = match cli.verbose {
         0 => "warn",
         1 => "info,tracelake=debug",
