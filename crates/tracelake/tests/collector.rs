@@ -78,12 +78,7 @@ fn claude_code_captures_land_the_same_over_every_transport() {
     ] {
         let tl = Tl::new();
         // One commit at the end: each event meets its trace span in the same WAL segment.
-        std::fs::create_dir_all(tl.home()).unwrap();
-        std::fs::write(
-            tl.home().join("tracelake.toml"),
-            "[collector]\ncommit_interval_ms = 600000\n",
-        )
-        .unwrap();
+        tl.write_config("[collector]\ncommit_interval_ms = 600000\n");
         let server = Server::start(&tl);
         send_all(server.endpoint(transport), transport, gzip, &reqs);
         let status = server.status(&tl);
@@ -184,12 +179,7 @@ fn one_session_seen_through_otlp_and_its_log_is_one_session() {
 #[test]
 fn bad_requests_are_answered_counted_and_harm_nothing() {
     let tl = Tl::new();
-    std::fs::create_dir_all(tl.home()).unwrap();
-    std::fs::write(
-        tl.home().join("tracelake.toml"),
-        "[collector]\nmax_request_bytes = 1048576\n",
-    )
-    .unwrap();
+    tl.write_config("[collector]\nmax_request_bytes = 1048576\n");
     let server = Server::start(&tl);
     let good = load_captures(&testdata().join("claude-code-otlp/happy")).unwrap();
     let rt = runtime();
@@ -331,13 +321,8 @@ fn large_messages_pass_whole() {
 #[test]
 fn kill_9_under_load_keeps_every_acknowledged_row_exactly_once() {
     let tl = Tl::new();
-    std::fs::create_dir_all(tl.home()).unwrap();
     // Commit often, so kills land before, during and after commits.
-    std::fs::write(
-        tl.home().join("tracelake.toml"),
-        "[collector]\ncommit_interval_ms = 250\n",
-    )
-    .unwrap();
+    tl.write_config("[collector]\ncommit_interval_ms = 250\n");
     let ack_log = tl.dir.path().join("acked.jsonl");
     let rounds = [
         (Transport::Grpc, 1200),

@@ -138,12 +138,7 @@ fn two_processes_importing_at_once_lose_nothing() {
     let ta = corpus(&a, 21, 6, None);
     let tb = corpus(&b, 22, 6, None);
     // Small commits, so the two processes race on the catalog many times.
-    std::fs::create_dir_all(tl.home()).unwrap();
-    std::fs::write(
-        tl.home().join("tracelake.toml"),
-        "[import]\ncommit_every_mib = 1\n",
-    )
-    .unwrap();
+    tl.write_config("[import]\ncommit_every_mib = 1\n");
     tl.run(&["sql", "SELECT 1"]).ok(); // create the lake before the race
     let spawn = |dir: &Path| {
         tl.command()
@@ -190,12 +185,7 @@ fn an_import_killed_midway_resumes_exactly() {
     let tl = Tl::new();
     let dir = tl.dir.path().join("corpus");
     let truth = corpus(&dir, 31, 60, None);
-    std::fs::create_dir_all(tl.home()).unwrap();
-    std::fs::write(
-        tl.home().join("tracelake.toml"),
-        "[import]\ncommit_every_mib = 2\n",
-    )
-    .unwrap();
+    tl.write_config("[import]\ncommit_every_mib = 2\n");
     let projects = dir.join("projects");
     // How long a whole import takes here, so the kills land inside one on any machine.
     let timing = Tl::new();

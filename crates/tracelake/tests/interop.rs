@@ -58,12 +58,7 @@ fn pyiceberg_and_duckdb_read_what_we_wrote() {
     let Some(tools) = tools() else { return };
     // Small commits, so there is something to compact.
     let tl = Tl::new();
-    std::fs::create_dir_all(tl.home()).unwrap();
-    std::fs::write(
-        tl.home().join("tracelake.toml"),
-        "[import]\ncommit_every_mib = 1\n",
-    )
-    .unwrap();
+    tl.write_config("[import]\ncommit_every_mib = 1\n");
     for scenario in [
         "-home-dev-happy",
         "-home-dev-retry-loop",

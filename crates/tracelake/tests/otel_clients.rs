@@ -183,12 +183,7 @@ fn live_instrumentation_libraries_export_to_the_collector() {
     let tl = Tl::new();
     // One commit at the end: openai-v2's content events fold into their model call only when
     // both are in one WAL segment (ADR 0004), and its SDK exports logs and spans separately.
-    std::fs::create_dir_all(tl.home()).unwrap();
-    std::fs::write(
-        tl.home().join("tracelake.toml"),
-        "[collector]\ncommit_interval_ms = 600000\n",
-    )
-    .unwrap();
+    tl.write_config("[collector]\ncommit_interval_ms = 600000\n");
     let server = Server::start(&tl);
     let mut billed = Vec::new();
     for (lib, python) in &pythons {

@@ -110,12 +110,7 @@ fn an_unreachable_store_is_a_clear_error() {
         .with_env("AWS_REGION", "us-east-1")
         .with_env("TRACELAKE_WAREHOUSE", "s3://nobucket/w")
         .with_env("TRACELAKE_S3_ENDPOINT", "http://127.0.0.1:9");
-    std::fs::create_dir_all(tl.home()).unwrap();
-    std::fs::write(
-        tl.home().join("tracelake.toml"),
-        "[lake.s3]\nretry_timeout_secs = 1\nmax_retries = 1\n",
-    )
-    .unwrap();
+    tl.write_config("[lake.s3]\nretry_timeout_secs = 1\nmax_retries = 1\n");
     let r = tl.import(&testdata().join("claude-code/projects"));
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("s3://nobucket/w"), "{}", r.stderr);
@@ -184,12 +179,7 @@ fn the_collector_buffers_while_the_object_store_is_away() {
             "TRACELAKE_S3_ENDPOINT",
             &format!("http://127.0.0.1:{}", relay.port),
         );
-    std::fs::create_dir_all(tl.home()).unwrap();
-    std::fs::write(
-        tl.home().join("tracelake.toml"),
-        "[collector]\ncommit_interval_ms = 200\n[lake.s3]\nretry_timeout_secs = 1\nmax_retries = 1\n",
-    )
-    .unwrap();
+    tl.write_config("[collector]\ncommit_interval_ms = 200\n[lake.s3]\nretry_timeout_secs = 1\nmax_retries = 1\n");
     let server = Server::start(&tl);
     let send = |dir: &str| {
         let reqs = load_captures(&testdata().join("claude-code-otlp").join(dir)).unwrap();

@@ -75,6 +75,12 @@ impl Tl {
         self.dir.path().join("home")
     }
 
+    /// Writes the home's `tracelake.toml`.
+    pub fn write_config(&self, toml: &str) {
+        std::fs::create_dir_all(self.home()).expect("home");
+        std::fs::write(self.home().join("tracelake.toml"), toml).expect("config written");
+    }
+
     pub fn with_env(mut self, k: &str, v: &str) -> Self {
         self.extra_env.push((k.to_string(), v.to_string()));
         self
