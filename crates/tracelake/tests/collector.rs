@@ -410,3 +410,110 @@ fn kill_9_under_load_keeps_every_acknowledged_row_exactly_once() {
         assert!(*n <= 10, "session {s}: {n} rows");
     }
 }
+
+/// Codex 0.169's own OTLP (logs, traces, metrics; JSON and protobuf runs) as the real CLI sent
+/// it (testdata/codex-otlp): per session, one model call per billed response with the
+/// stand-in's tokens (cached counted once, reasoning kept apart), its tool calls with the
+/// failing command's exit code, and its tool decisions.
+#[test]
+fn codex_telemetry_lands_exact_to_the_token() {
+    let tl = Tl::new();
+    let server = Server::start(&tl);
+    let root = testdata().join("codex-otlp");
+    let mut runs = Vec::new();
+    for scenario in ["failing-command", "fix-and-test"] {
+        for encoding in ["json", "binary"] {
+            let dir = root.join(scenario).join(encoding);
+            send_all(
+                &server.otlp_http,
+                Transport::HttpProtobuf,
+                false,
+                &load_captures(&dir.join("otlp")).unwrap(),
+            );
+            runs.push((scenario, dir));
+        }
+    }
+    server.stop();
+    for (scenario, dir) in &runs {
+        let rollout = walk(&dir.join("codex-sessions"))
+            .into_iter()
+            .find(|p| p.extension().is_some_and(|x| x == "jsonl"))
+            .unwrap();
+        let first: Value = serde_json::from_str(
+            std::fs::read_to_string(&rollout)
+                .unwrap()
+                .lines()
+                .next()
+                .unwrap(),
+        )
+        .unwrap();
+        let session = first["payload"]["id"].as_str().unwrap();
+        let truth: Value =
+            serde_json::from_slice(&std::fs::read(dir.join("truth.json")).unwrap()).unwrap();
+        let responses = truth["responses"].as_array().unwrap();
+        let sum = |f: &dyn Fn(&Value) -> i64| responses.iter().map(|r| f(&r["usage"])).sum::<i64>();
+        let want = serde_json::json!({
+            "n": responses.len(),
+            "input": sum(&|u| u["input_tokens"].as_i64().unwrap()),
+            "cached": sum(&|u| u["input_tokens_details"]["cached_tokens"].as_i64().unwrap()),
+            "output": sum(&|u| u["output_tokens"].as_i64().unwrap()),
+            "reasoning": sum(&|u| u["output_tokens_details"]["reasoning_tokens"].as_i64().unwrap()),
+        });
+        let got = &tl.sql(&format!(
+            "SELECT count(*) AS n, sum(input_tokens + cache_read_tokens) AS input, \
+             sum(cache_read_tokens) AS cached, sum(output_tokens) AS output, \
+             sum(reasoning_tokens) AS reasoning FROM spans \
+             WHERE kind = 'llm' AND agent = 'codex' AND session_id = '{session}'"
+        ))[0];
+        for k in ["n", "input", "cached", "output", "reasoning"] {
+            assert_eq!(
+                as_i64(&got[k]),
+                want[k].as_i64().unwrap(),
+                "{scenario} {k}: {got} vs {want}"
+            );
+        }
+        let calls = responses
+            .iter()
+            .filter(|r| r["item_type"] == "function_call")
+            .count() as i64;
+        let tools = tl.sql(&format!(
+            "SELECT command, exit_code, is_error, tool_call_id FROM spans \
+             WHERE kind = 'tool' AND session_id = '{session}'"
+        ));
+        assert_eq!(tools.len() as i64, calls, "{scenario}: {tools:?}");
+        assert!(
+            tools
+                .iter()
+                .all(|t| t["tool_call_id"].is_string() && t["command"].is_string())
+        );
+        if *scenario == "failing-command" {
+            assert!(
+                tools
+                    .iter()
+                    .any(|t| t["is_error"] == true && as_i64(&t["exit_code"]) != 0),
+                "{tools:?}"
+            );
+        }
+        let decisions = as_i64(&tl.scalar(&format!(
+            "SELECT count(*) FROM spans WHERE kind = 'permission' AND decision = 'allow' AND session_id = '{session}'"
+        )));
+        assert_eq!(decisions, calls, "{scenario}");
+        let prompt = tl.scalar(&format!(
+            "SELECT count(*) FROM spans WHERE kind = 'task' AND session_id = '{session}'"
+        ));
+        assert_eq!(as_i64(&prompt), 1, "{scenario}");
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

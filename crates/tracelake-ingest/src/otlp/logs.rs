@@ -82,6 +82,13 @@ pub fn map_log(
         attrs.insert("otel.scope.name".into(), scope.name.clone().into());
     }
     s.attributes = Some(Value::Object(attrs).to_string());
+    if event_name
+        .as_deref()
+        .is_some_and(|n| n.starts_with("codex."))
+        && let Some(mapped) = codex_event(&mut s, &a, event_name.as_deref().unwrap_or(""), pricing)
+    {
+        return mapped;
+    }
     if !is_claude {
         s.name = event_name.or_else(|| body.as_ref().map(|b| b.chars().take(100).collect()));
         s.output_text = body;
@@ -309,4 +316,124 @@ pub fn genai_messages(req: &ExportLogsServiceRequest, into: &mut SpanMessages) {
             }
         }
     }
+}
+
+/// Codex's OTel events (`[otel]` in its config.toml; testdata/codex-otlp/README.md): the
+/// prompt, each response's usage (`codex.sse_event` of kind `response.completed` that carries
+/// token counts), tool results and tool decisions. Other Codex events stay `event` rows.
+/// Returns None for those.
+fn codex_event(s: &mut Span, a: &Attrs<'_>, name: &str, pricing: &PricingTable) -> Option<Mapped> {
+    s.agent = Some("codex".to_string());
+    s.model = a.str(&["model"]);
+    if let Some(ts) = a.str(&["event.timestamp"])
+        && let Ok(t) = chrono::DateTime::parse_from_rfc3339(&ts)
+    {
+        s.start_time = t.timestamp_micros();
+    }
+    let ended = |s: &mut Span, ms: Option<i64>| {
+        if let Some(ms) = ms {
+            let end = s.start_time;
+            s.start_time = end - ms * 1000;
+            s.end_time = Some(end);
+        }
+    };
+    match name {
+        "codex.user_prompt" => {
+            s.kind = SpanKind::Task;
+            s.name = Some("prompt".into());
+            s.input_text = a.str(&["prompt"]);
+            s.task_id = Some(s.span_id.clone());
+        }
+        "codex.sse_event" => {
+            // Each `response.completed` is logged twice; only the record with usage counts.
+            let input = a.int(&["input_token_count"])?;
+            if a.str(&["event.kind"]).as_deref() != Some("response.completed") {
+                return None;
+            }
+            let cached = a.int(&["cached_token_count"]).unwrap_or(0);
+            s.kind = SpanKind::Llm;
+            s.provider = Some("openai".into());
+            s.name = s.model.clone();
+            // Codex's input count includes cached tokens; ours does not.
+            s.input_tokens = Some(input - cached.min(input));
+            s.cache_read_tokens = Some(cached);
+            s.cache_write_tokens = a.int(&["cache_write_token_count"]);
+            s.output_tokens = a.int(&["output_token_count"]);
+            s.reasoning_tokens = a.int(&["reasoning_token_count"]);
+            s.ttft_ms = a.int(&["ttft_ms"]);
+            s.status = Status::Ok;
+            ended(s, a.int(&["duration_ms"]));
+            if let Some(model) = s.model.as_deref() {
+                s.cost_usd = pricing.cost(
+                    model,
+                    TokenUsage {
+                        input: s.input_tokens.unwrap_or(0),
+                        output: s.output_tokens.unwrap_or(0),
+                        cache_read: cached,
+                        cache_write_5m: s.cache_write_tokens.unwrap_or(0),
+                        cache_write_1h: 0,
+                    },
+                );
+            }
+        }
+        "codex.tool_result" => {
+            let call = a.str(&["call_id"]);
+            if let Some(c) = &call {
+                s.span_id = ids::span_id(&["codex-tool", &s.session_id, c]);
+            }
+            s.kind = SpanKind::Tool;
+            s.tool_name = a.str(&["tool_name"]);
+            s.name = s.tool_name.clone();
+            s.tool_call_id = call;
+            s.tool_input = a.str(&["arguments"]);
+            s.tool_output = a.str(&["output"]);
+            s.command = s
+                .tool_input
+                .as_deref()
+                .and_then(|t| serde_json::from_str::<Value>(t).ok())
+                .and_then(|v| match v.get("cmd").or_else(|| v.get("command")) {
+                    Some(Value::String(c)) => Some(c.clone()),
+                    Some(Value::Array(parts)) => Some(
+                        parts
+                            .iter()
+                            .filter_map(Value::as_str)
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                    ),
+                    _ => None,
+                });
+            // `success` is true even when the command failed: the exit code is in the output.
+            s.exit_code = s.tool_output.as_deref().and_then(|o| {
+                let rest = &o[o.find("exited with code ")? + "exited with code ".len()..];
+                rest.split(|c: char| !c.is_ascii_digit() && c != '-')
+                    .next()?
+                    .parse()
+                    .ok()
+            });
+            let failed = a.bool(&["success"]) == Some(false) || s.exit_code.is_some_and(|c| c != 0);
+            s.is_error = Some(failed);
+            s.status = if failed { Status::Error } else { Status::Ok };
+            ended(s, a.int(&["duration_ms"]));
+        }
+        "codex.tool_decision" => {
+            let call = a.str(&["call_id"]);
+            if let Some(c) = &call {
+                s.span_id = ids::span_id(&["codex-permission", &s.session_id, c]);
+                s.parent_span_id = Some(ids::span_id(&["codex-tool", &s.session_id, c]));
+            }
+            s.kind = SpanKind::Permission;
+            s.tool_name = a.str(&["tool_name"]);
+            s.name = s.tool_name.clone();
+            s.tool_call_id = call;
+            s.decision = a.str(&["decision"]).and_then(|d| match d.as_str() {
+                "approved" | "approved_for_session" | "accept" | "allow" => Some(Decision::Allow),
+                "denied" | "abort" | "reject" | "deny" => Some(Decision::Deny),
+                "ask" => Some(Decision::Ask),
+                _ => None,
+            });
+            s.decision_source = a.str(&["source"]);
+        }
+        _ => return None,
+    }
+    Some(Mapped::Span(s.clone(), None))
 }

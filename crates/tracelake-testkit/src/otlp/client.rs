@@ -248,12 +248,19 @@ pub fn load_capture(path: &Path) -> Result<Request> {
     } else {
         bail!("{}: cannot tell the signal from the name", path.display());
     };
-    let encoding = if name.ends_with(".json") {
+    let plain = name.strip_suffix(".gz").unwrap_or(name);
+    let encoding = if plain.ends_with(".json") {
         Encoding::Json
     } else {
         Encoding::Protobuf
     };
-    let body = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut body = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    if plain.len() != name.len() {
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&body[..]), &mut out)
+            .with_context(|| format!("gunzip {}", path.display()))?;
+        body = out;
+    }
     decode(signal, encoding, &body).map_err(|e| anyhow!("{}: {}", path.display(), e.report()))
 }
 
@@ -262,7 +269,15 @@ pub fn load_captures(dir: &Path) -> Result<Vec<Request>> {
     let mut names: Vec<_> = std::fs::read_dir(dir)
         .with_context(|| format!("reading {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "json" || x == "pb"))
+        .filter(|p| {
+            let n = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            [".json", ".pb", ".json.gz", ".pb.gz"]
+                .iter()
+                .any(|x| n.ends_with(x))
+        })
         .filter(|p| {
             p.file_name()
                 .is_some_and(|n| n.to_string_lossy().contains("-v1_"))
