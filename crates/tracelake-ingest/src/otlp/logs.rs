@@ -8,10 +8,10 @@ use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use prost::Message;
 use serde_json::{Map, Value};
-use tracelake_model::{Decision, PricingTable, Span, SpanKind, Status, TokenUsage};
+use tracelake_model::{Decision, PricingTable, Span, SpanKind, Status};
 
 use super::attrs::{Attrs, hex, object, to_json};
-use super::traces::micros;
+use super::traces::{decision, ended_after, micros, price, set_files};
 use super::{Mapped, ResourceCtx};
 use crate::claude_code::identity;
 use crate::ids;
@@ -126,13 +126,6 @@ fn claude_code_event(
         .map(|p| identity::task(Some(p), p).span_id);
     s.task_id = task.clone();
     s.parent_span_id = task.or_else(|| Some(identity::session(session).span_id));
-    let back = |s: &mut Span, ms: Option<i64>| {
-        if let Some(ms) = ms {
-            let end = s.start_time;
-            s.start_time = end - ms * 1000;
-            s.end_time = Some(end);
-        }
-    };
     match name.as_str() {
         "user_prompt" => {
             let id = identity::task(prompt.as_deref(), &hex(&content_key));
@@ -158,21 +151,12 @@ fn claude_code_event(
             s.cache_write_tokens = a.int(&["cache_creation_tokens"]);
             s.ttft_ms = a.int(&["ttft_ms"]);
             s.source_cost_usd = a.float(&["cost_usd"]);
-            back(&mut s, a.int(&["duration_ms"]));
-            let w1 = a.int(&["cache_creation_1h_tokens"]).unwrap_or(0);
-            let write = s.cache_write_tokens.unwrap_or(0);
-            if let Some(model) = s.model.as_deref() {
-                s.cost_usd = pricing.cost(
-                    model,
-                    TokenUsage {
-                        input: s.input_tokens.unwrap_or(0),
-                        output: s.output_tokens.unwrap_or(0),
-                        cache_read: s.cache_read_tokens.unwrap_or(0),
-                        cache_write_5m: write - w1.min(write),
-                        cache_write_1h: w1.min(write),
-                    },
-                );
-            }
+            ended_after(&mut s, a.int(&["duration_ms"]));
+            price(
+                &mut s,
+                pricing,
+                a.int(&["cache_creation_1h_tokens"]).unwrap_or(0),
+            );
             Mapped::Span(s, Some(id.key))
         }
         "tool_result" => {
@@ -208,12 +192,8 @@ fn claude_code_event(
                 .or_else(|| input.get("notebook_path"))
                 .and_then(Value::as_str)
                 .map(str::to_string);
-            match tool.as_str() {
-                "Read" | "NotebookRead" => s.files_read.extend(path),
-                "Write" | "Edit" | "MultiEdit" | "NotebookEdit" => s.files_written.extend(path),
-                _ => {}
-            }
-            back(&mut s, a.int(&["duration_ms"]));
+            set_files(&mut s, &tool, path);
+            ended_after(&mut s, a.int(&["duration_ms"]));
             Mapped::Span(s, Some(id.key))
         }
         "tool_decision" => {
@@ -228,12 +208,7 @@ fn claude_code_event(
             s.name = s.tool_name.clone();
             s.tool_call_id = Some(use_id.clone());
             s.parent_span_id = Some(identity::tool(&use_id).span_id);
-            s.decision = a.str(&["decision"]).and_then(|d| match d.as_str() {
-                "accept" | "allow" => Some(Decision::Allow),
-                "reject" | "deny" => Some(Decision::Deny),
-                "ask" => Some(Decision::Ask),
-                _ => None,
-            });
+            s.decision = a.str(&["decision"]).as_deref().and_then(decision);
             s.decision_source = a.str(&["source"]);
             s.rule = a.str(&["permission_mode"]);
             if s.decision == Some(Decision::Deny) {
@@ -246,7 +221,7 @@ fn claude_code_event(
             s.status = Status::Error;
             s.model = a.str(&["model"]);
             s.error_message = a.str(&["error"]);
-            back(&mut s, a.int(&["duration_ms"]));
+            ended_after(&mut s, a.int(&["duration_ms"]));
             Mapped::Span(s, Some(content_key))
         }
         "assistant_response" => {
@@ -330,13 +305,6 @@ fn codex_event(s: &mut Span, a: &Attrs<'_>, name: &str, pricing: &PricingTable) 
     {
         s.start_time = t.timestamp_micros();
     }
-    let ended = |s: &mut Span, ms: Option<i64>| {
-        if let Some(ms) = ms {
-            let end = s.start_time;
-            s.start_time = end - ms * 1000;
-            s.end_time = Some(end);
-        }
-    };
     match name {
         "codex.user_prompt" => {
             s.kind = SpanKind::Task;
@@ -362,19 +330,8 @@ fn codex_event(s: &mut Span, a: &Attrs<'_>, name: &str, pricing: &PricingTable) 
             s.reasoning_tokens = a.int(&["reasoning_token_count"]);
             s.ttft_ms = a.int(&["ttft_ms"]);
             s.status = Status::Ok;
-            ended(s, a.int(&["duration_ms"]));
-            if let Some(model) = s.model.as_deref() {
-                s.cost_usd = pricing.cost(
-                    model,
-                    TokenUsage {
-                        input: s.input_tokens.unwrap_or(0),
-                        output: s.output_tokens.unwrap_or(0),
-                        cache_read: cached,
-                        cache_write_5m: s.cache_write_tokens.unwrap_or(0),
-                        cache_write_1h: 0,
-                    },
-                );
-            }
+            ended_after(s, a.int(&["duration_ms"]));
+            price(s, pricing, 0);
         }
         "codex.tool_result" => {
             let call = a.str(&["call_id"]);
@@ -413,7 +370,7 @@ fn codex_event(s: &mut Span, a: &Attrs<'_>, name: &str, pricing: &PricingTable) 
             let failed = a.bool(&["success"]) == Some(false) || s.exit_code.is_some_and(|c| c != 0);
             s.is_error = Some(failed);
             s.status = if failed { Status::Error } else { Status::Ok };
-            ended(s, a.int(&["duration_ms"]));
+            ended_after(s, a.int(&["duration_ms"]));
         }
         "codex.tool_decision" => {
             let call = a.str(&["call_id"]);
@@ -425,12 +382,7 @@ fn codex_event(s: &mut Span, a: &Attrs<'_>, name: &str, pricing: &PricingTable) 
             s.tool_name = a.str(&["tool_name"]);
             s.name = s.tool_name.clone();
             s.tool_call_id = call;
-            s.decision = a.str(&["decision"]).and_then(|d| match d.as_str() {
-                "approved" | "approved_for_session" | "accept" | "allow" => Some(Decision::Allow),
-                "denied" | "abort" | "reject" | "deny" => Some(Decision::Deny),
-                "ask" => Some(Decision::Ask),
-                _ => None,
-            });
+            s.decision = a.str(&["decision"]).as_deref().and_then(decision);
             s.decision_source = a.str(&["source"]);
         }
         _ => return None,

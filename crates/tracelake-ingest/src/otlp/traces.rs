@@ -188,7 +188,28 @@ fn usage(a: &Attrs<'_>, s: &mut Span, includes_cache: bool) {
     s.reasoning_tokens = reasoning;
 }
 
-fn price(s: &mut Span, pricing: &PricingTable, w1h: i64) {
+/// A permission decision as Claude Code (`accept`/`reject`) and Codex (`approved`/`denied`)
+/// spell it.
+pub(crate) fn decision(d: &str) -> Option<Decision> {
+    match d {
+        "accept" | "allow" | "approved" | "approved_for_session" => Some(Decision::Allow),
+        "reject" | "deny" | "denied" | "abort" => Some(Decision::Deny),
+        "ask" => Some(Decision::Ask),
+        _ => None,
+    }
+}
+
+/// A span that ended at its start time and took `ms` (events are logged when a thing ends).
+pub(crate) fn ended_after(s: &mut Span, ms: Option<i64>) {
+    if let Some(ms) = ms {
+        let end = s.start_time;
+        s.start_time = end - ms * 1000;
+        s.end_time = Some(end);
+    }
+}
+
+/// Our cost of a model call from its tokens (`w1h`: the cache writes at the 1-hour rate).
+pub(crate) fn price(s: &mut Span, pricing: &PricingTable, w1h: i64) {
     let Some(model) = s.model.as_deref() else {
         return;
     };
@@ -375,7 +396,8 @@ fn event_messages(s: &OtlpSpan, names: &[&str]) -> Option<String> {
     (!out.is_empty()).then(|| out.join("\n"))
 }
 
-fn set_files(s: &mut Span, tool: &str, path: Option<String>) {
+/// Files a Claude Code tool read or wrote, by tool name.
+pub(crate) fn set_files(s: &mut Span, tool: &str, path: Option<String>) {
     match tool {
         "Read" | "NotebookRead" => s.files_read.extend(path),
         "Write" | "Edit" | "MultiEdit" | "NotebookEdit" => s.files_written.extend(path),
@@ -607,11 +629,7 @@ fn claude_code_span(mut out: Span, s: &OtlpSpan, a: &Attrs<'_>, pricing: &Pricin
         }
         "tool.blocked_on_user" => {
             out.name = Some(short);
-            out.decision = a.str(&["decision"]).and_then(|d| match d.as_str() {
-                "accept" | "allow" => Some(Decision::Allow),
-                "reject" | "deny" => Some(Decision::Deny),
-                _ => None,
-            });
+            out.decision = a.str(&["decision"]).as_deref().and_then(decision);
             out.decision_source = a.str(&["source"]);
             Mapped::Span(out, Some(key_of_otel))
         }
