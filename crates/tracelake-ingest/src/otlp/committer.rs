@@ -209,7 +209,13 @@ impl Committer {
         let rows = work.await.map_err(|e| {
             tracelake_model::Error::internal("the WAL committer failed").with_source(e)
         });
-        let reports = writer.join();
+        // Joining blocks: never on a runtime worker, which the writer's own commit and the
+        // status API need.
+        let reports = tokio::task::spawn_blocking(move || writer.join())
+            .await
+            .map_err(|e| {
+                tracelake_model::Error::internal("the lake writer failed").with_source(e)
+            })?;
         let rows = rows??;
         reports?;
         self.collector.wal().remove(seg)?;

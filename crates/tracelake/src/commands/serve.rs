@@ -189,7 +189,12 @@ pub async fn status(env: &Env, addr: Option<String>, json: bool) -> Result<ExitC
             .unwrap_or_else(|| "127.0.0.1:7070".to_string()),
     };
     let url = format!("http://{addr}/api/status");
-    let body = reqwest::get(&url)
+    let body = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .context("building the HTTP client")?
+        .get(&url)
+        .send()
         .await
         .with_context(|| {
             format!("no collector answers at {url} (is `tracelake serve` running? --http ADDR)")

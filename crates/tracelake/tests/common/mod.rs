@@ -313,3 +313,13 @@ impl Server {
         self.child.wait().unwrap();
     }
 }
+
+impl Drop for Server {
+    /// A test that fails before `stop` leaves no collector behind.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
