@@ -13,6 +13,7 @@ pub mod lake;
 pub mod maintenance;
 pub mod storage;
 pub mod table;
+pub mod textindex;
 pub mod wal;
 pub mod writer;
 

@@ -152,6 +152,10 @@ impl Lake {
             {
                 for f in &change.added {
                     let _ = self.warehouse().delete(f.file_path()).await;
+                    let _ = self
+                        .warehouse()
+                        .delete(&crate::textindex::index_location(f.file_path()))
+                        .await;
                 }
                 return Err(e.context(format!("compacting {} day {day}", kind.name())));
             }
@@ -324,6 +328,13 @@ impl Lake {
         let mut deleted = 0;
         for location in all_before.difference(&still) {
             self.warehouse().delete(location).await?;
+            if location.ends_with(".parquet") {
+                // Its text index, if it has one (none is fine).
+                let _ = self
+                    .warehouse()
+                    .delete(&crate::textindex::index_location(location))
+                    .await;
+            }
             deleted += 1;
         }
         Ok(deleted)

@@ -29,6 +29,7 @@ use tracelake_model::{Error, Result, TableKind};
 
 use crate::storage::Warehouse;
 use crate::table::partition_field_name;
+use crate::textindex::{DEFAULT_BLOCK_ROWS, IndexBuilder, index_location};
 
 /// Microseconds in a day.
 pub const MICROS_PER_DAY: i64 = 86_400_000_000;
@@ -45,6 +46,9 @@ pub struct WriteOptions {
     pub memory_budget_bytes: u64,
     /// zstd level for Parquet pages.
     pub zstd_level: i32,
+    /// Write a text index beside each `spans` data file (`textindex`); searches scan files
+    /// without one.
+    pub text_index: bool,
 }
 
 impl Default for WriteOptions {
@@ -54,6 +58,7 @@ impl Default for WriteOptions {
             row_group_bytes: 32 * 1024 * 1024,
             memory_budget_bytes: 192 * 1024 * 1024,
             zstd_level: 3,
+            text_index: true,
         }
     }
 }
@@ -64,6 +69,17 @@ struct OpenFile {
     staged: bool,
     writer: ArrowWriter<BufWriter<File>>,
     rows: u64,
+    index: Option<IndexBuilder>,
+}
+
+/// A closed data file: where it is staged or written, its location, its description, and
+/// its text index when it has one and is staged for upload.
+struct FinishedFile {
+    local_path: PathBuf,
+    staged: bool,
+    location: String,
+    data_file: DataFile,
+    staged_index: Option<Vec<u8>>,
 }
 
 /// Writes rows of one table into day-partitioned, sorted Parquet data files.
@@ -76,7 +92,7 @@ pub struct DataFileWriter {
     options: WriteOptions,
     props: WriterProperties,
     open: HashMap<i32, OpenFile>,
-    finished: Vec<(PathBuf, bool, String, DataFile)>,
+    finished: Vec<FinishedFile>,
     file_counter: u32,
 }
 
@@ -160,6 +176,9 @@ impl DataFileWriter {
         file.writer
             .write(batch)
             .map_err(|e| parquet_error(&file.location, e))?;
+        if let Some(index) = &mut file.index {
+            index.add_batch(batch)?;
+        }
         file.rows += batch.num_rows() as u64;
         if file.writer.bytes_written() as u64 + file.writer.in_progress_size() as u64
             >= self.options.target_file_bytes
@@ -227,6 +246,8 @@ impl DataFileWriter {
             staged,
             writer,
             rows: 0,
+            index: (self.kind == TableKind::Spans && self.options.text_index)
+                .then(|| IndexBuilder::new(DEFAULT_BLOCK_ROWS)),
         })
     }
 
@@ -250,8 +271,32 @@ impl DataFileWriter {
             file.rows,
             &metadata,
         )?;
-        self.finished
-            .push((file.local_path, file.staged, file.location, data_file));
+        let mut staged_index = None;
+        if let Some(index) = file.index.take() {
+            let row_groups = metadata
+                .row_groups()
+                .iter()
+                .map(|g| g.num_rows() as u64)
+                .collect();
+            let bytes = index.finish(&file.location, size, row_groups);
+            if file.staged {
+                staged_index = Some(bytes);
+            } else {
+                // Not fsynced: an index lost in a crash only makes searches of this file a
+                // scan (a missing or stale index is detected and never trusted).
+                let path = PathBuf::from(index_location(&file.local_path.to_string_lossy()));
+                std::fs::write(&path, bytes).map_err(|e| {
+                    Error::unavailable(format!("writing {}", path.display())).with_source(e)
+                })?;
+            }
+        }
+        self.finished.push(FinishedFile {
+            local_path: file.local_path,
+            staged: file.staged,
+            location: file.location,
+            data_file,
+            staged_index,
+        });
         Ok(())
     }
 
@@ -262,12 +307,19 @@ impl DataFileWriter {
             self.close_file(day, file)?;
         }
         let mut out = Vec::with_capacity(self.finished.len());
-        for (local, staged, location, data_file) in self.finished {
-            if staged {
-                self.warehouse.upload_file(&local, &location).await?;
-                let _ = std::fs::remove_file(&local);
+        for f in self.finished {
+            if f.staged {
+                self.warehouse
+                    .upload_file(&f.local_path, &f.location)
+                    .await?;
+                let _ = std::fs::remove_file(&f.local_path);
+                if let Some(index) = f.staged_index {
+                    self.warehouse
+                        .write(&index_location(&f.location), index.into())
+                        .await?;
+                }
             }
-            out.push(data_file);
+            out.push(f.data_file);
         }
         Ok(out)
     }
@@ -277,8 +329,11 @@ impl DataFileWriter {
         for (_, file) in self.open.drain() {
             let _ = std::fs::remove_file(&file.local_path);
         }
-        for (local, _, _, _) in self.finished {
-            let _ = std::fs::remove_file(local);
+        for f in self.finished {
+            if !f.staged {
+                let _ = std::fs::remove_file(index_location(&f.local_path.to_string_lossy()));
+            }
+            let _ = std::fs::remove_file(f.local_path);
         }
     }
 }

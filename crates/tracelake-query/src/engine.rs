@@ -10,13 +10,15 @@ use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 use tracelake_lake::Lake;
 use tracelake_model::{Error, Result, TableKind};
 
-use crate::provider::LakeTable;
+use crate::grep::GrepUdf;
+use crate::provider::{GrepStats, LakeTable};
 use crate::views::VIEWS;
 
 /// SQL over one lake.
 #[derive(Clone)]
 pub struct QueryEngine {
     ctx: SessionContext,
+    grep_stats: Arc<std::sync::Mutex<GrepStats>>,
 }
 
 impl std::fmt::Debug for QueryEngine {
@@ -67,6 +69,9 @@ impl QueryEngine {
             .with_information_schema(true)
             .with_default_catalog_and_schema("tracelake", "tracelake");
         let ctx = SessionContext::new_with_config(config);
+        ctx.register_udf(GrepUdf::literal());
+        ctx.register_udf(GrepUdf::regex());
+        let mut grep_stats = Arc::default();
         let warehouse = lake.warehouse();
         let store_url = ObjectStoreUrl::parse(warehouse.store_url())
             .map_err(|e| df_error("registering the warehouse", e))?;
@@ -79,6 +84,9 @@ impl QueryEngine {
                 .map(|f| warehouse.path(&f.location).map(|p| p.to_string()))
                 .collect::<Result<Vec<_>>>()?;
             let table = LakeTable::new(kind, &files, paths, store_url.clone());
+            if kind == TableKind::Spans {
+                grep_stats = table.grep_stats();
+            }
             ctx.register_table(kind.name(), Arc::new(table))
                 .map_err(|e| df_error("registering tables", e))?;
         }
@@ -91,7 +99,15 @@ impl QueryEngine {
             ctx.register_table(*name, plan)
                 .map_err(|e| df_error(&format!("defining view {name}"), e))?;
         }
-        Ok(Self { ctx })
+        Ok(Self { ctx, grep_stats })
+    }
+
+    /// What the text index did for `grep` filters on `spans` since the last call (and resets).
+    pub fn take_grep_stats(&self) -> GrepStats {
+        match self.grep_stats.lock() {
+            Ok(mut s) => std::mem::take(&mut *s),
+            Err(_) => GrepStats::default(),
+        }
     }
 
     /// The DataFusion context (for registering more tables or functions).

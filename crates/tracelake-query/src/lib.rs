@@ -6,9 +6,14 @@
 //! in the lake.
 
 pub mod engine;
+pub mod grep;
 pub mod provider;
 pub mod reports;
+pub mod search;
 pub mod views;
 
 pub use engine::{QueryEngine, relation_names};
+pub use grep::{GrepUdf, Pattern};
+pub use provider::GrepStats;
 pub use reports::{CostBy, UNPRICED_SQL, cost_sql, sessions_sql, sql_string};
+pub use search::{Hit, SearchField, SearchRequest, SearchResult, search};

@@ -12,15 +12,24 @@ use datafusion::catalog::Session;
 use datafusion::common::ScalarValue;
 use datafusion::datasource::TableType;
 use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::parquet::{ParquetAccessPlan, RowGroupAccess};
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::Result as DfResult;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
+use datafusion::parquet::arrow::arrow_reader::RowSelection;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
+use futures::StreamExt;
+use object_store::ObjectStore;
+use object_store::path::Path as ObjectPath;
+use std::sync::Mutex;
+use tracelake_lake::textindex::{IndexReader, index_location};
 use tracelake_lake::{FileInfo, MICROS_PER_DAY};
+
+use crate::grep::{GramQuery, filter_query};
 use tracelake_model::TableKind;
 
 /// One lake table, as of the snapshot it was loaded at.
@@ -30,6 +39,31 @@ pub struct LakeTable {
     schema: SchemaRef,
     files: Vec<PlannedFile>,
     store_url: ObjectStoreUrl,
+    grep_stats: Arc<Mutex<GrepStats>>,
+}
+
+/// What the text index did for the `grep` filters of the scans of a table (summed over
+/// scans).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct GrepStats {
+    /// Data files the scans considered (after partition pruning).
+    pub files: u64,
+    /// Files the index showed cannot match (not read).
+    pub files_skipped: u64,
+    /// Files without a usable index (missing or stale): scanned whole.
+    pub files_unindexed: u64,
+    /// Files whose candidates were too many to be worth selecting: scanned whole.
+    pub files_scanned: u64,
+    /// Blocks of rows in indexed files.
+    pub blocks: u64,
+    /// Candidate blocks read.
+    pub candidate_blocks: u64,
+    /// Bytes of index read.
+    pub index_bytes: u64,
+    /// Range requests for index reads.
+    pub index_requests: u64,
+    /// Whether the pattern could use the index at all (false: too short or too loose).
+    pub used_index: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -37,6 +71,7 @@ struct PlannedFile {
     path: String,
     size: u64,
     day: Option<i32>,
+    rows: u64,
     session_bounds: Option<(String, String)>,
 }
 
@@ -55,6 +90,7 @@ impl LakeTable {
                 path,
                 size: f.size,
                 day: f.day,
+                rows: f.rows,
                 session_bounds: f.text_bounds.get("session_id").cloned(),
             })
             .collect();
@@ -63,7 +99,13 @@ impl LakeTable {
             schema: kind.schema(),
             files,
             store_url,
+            grep_stats: Arc::default(),
         }
+    }
+
+    /// What the text index did for this table's `grep` filters so far.
+    pub fn grep_stats(&self) -> Arc<Mutex<GrepStats>> {
+        self.grep_stats.clone()
     }
 
     /// Number of data files in the snapshot.
@@ -230,22 +272,93 @@ impl datafusion::catalog::TableProvider for LakeTable {
                 _ => true,
             })
             .collect();
+        // The text index: files no match can be in are dropped, the others read only their
+        // candidate blocks.
+        let grep = filters
+            .iter()
+            .filter_map(filter_query)
+            .reduce(|a, b| GramQuery::And(vec![a, b]));
+        let mut planned: Vec<(&PlannedFile, Option<ParquetAccessPlan>)> = Vec::new();
+        match grep {
+            Some(query) if self.kind == TableKind::Spans && !query.is_all() => {
+                let store = state.runtime_env().object_store(&self.store_url)?;
+                let tasks: Vec<_> = files
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| {
+                        let (store, query, f) = (store.clone(), query.clone(), (*f).clone());
+                        async move { (i, index_plan(store, &f, &query).await) }
+                    })
+                    .collect();
+                let plans: Vec<(usize, IndexPlan)> =
+                    futures::stream::iter(tasks).buffered(16).collect().await;
+                let mut stats = self.grep_stats.lock().map_err(|_| {
+                    datafusion::error::DataFusionError::Internal("grep stats poisoned".into())
+                })?;
+                stats.used_index = true;
+                for (i, plan) in plans {
+                    let Some(f) = files.get(i).copied() else {
+                        continue;
+                    };
+                    stats.files += 1;
+                    match plan {
+                        IndexPlan::Unindexed(why) => {
+                            tracing::debug!(file = %f.path, %why, "no usable text index: scanning");
+                            stats.files_unindexed += 1;
+                            planned.push((f, None));
+                        }
+                        IndexPlan::Read {
+                            access,
+                            blocks,
+                            candidates,
+                            bytes,
+                            requests,
+                        } => {
+                            stats.blocks += blocks;
+                            stats.candidate_blocks += candidates;
+                            stats.index_bytes += bytes;
+                            stats.index_requests += requests;
+                            match access {
+                                _ if candidates == 0 => stats.files_skipped += 1,
+                                None => {
+                                    stats.files_scanned += 1;
+                                    planned.push((f, None));
+                                }
+                                Some(a) => planned.push((f, Some(a))),
+                            }
+                        }
+                    }
+                }
+            }
+            Some(_) => {
+                if let Ok(mut stats) = self.grep_stats.lock() {
+                    stats.files += files.len() as u64;
+                    stats.files_scanned += files.len() as u64;
+                }
+                planned = files.iter().map(|f| (*f, None)).collect();
+            }
+            None => planned = files.iter().map(|f| (*f, None)).collect(),
+        }
         let projected_schema = match projection {
             Some(p) => Arc::new(self.schema.project(p)?),
             None => self.schema.clone(),
         };
-        if files.is_empty() {
+        if planned.is_empty() {
             return Ok(Arc::new(EmptyExec::new(projected_schema)));
         }
         // Balance files over the target partitions by size.
-        let partitions = state.config().target_partitions().max(1).min(files.len());
+        let partitions = state.config().target_partitions().max(1).min(planned.len());
         let mut groups: Vec<(u64, Vec<PartitionedFile>)> = vec![(0, Vec::new()); partitions];
-        let mut sorted = files;
-        sorted.sort_by_key(|f| std::cmp::Reverse(f.size));
-        for f in sorted {
+        let mut sorted = planned;
+        sorted.sort_by_key(|f| std::cmp::Reverse(f.0.size));
+        for (f, access) in sorted {
             if let Some(g) = groups.iter_mut().min_by_key(|g| g.0) {
                 g.0 += f.size;
-                g.1.push(PartitionedFile::new(f.path.clone(), f.size));
+                let mut file = PartitionedFile::new(f.path.clone(), f.size);
+                if let Some(access) = access {
+                    file = file.with_extensions(Arc::new(access));
+                }
+                g.1.push(file);
             }
         }
         let mut source = ParquetSource::new(self.schema.clone())
@@ -268,6 +381,85 @@ impl datafusion::catalog::TableProvider for LakeTable {
             .build();
         Ok(DataSourceExec::from_data_source(config))
     }
+}
+
+/// How the index says to read a file.
+enum IndexPlan {
+    /// No usable index (missing, stale, unreadable): read it all.
+    Unindexed(String),
+    /// The index was read: `candidates` of `blocks` may match; `access` selects them (`None`:
+    /// so many that a plain scan is cheaper).
+    Read {
+        access: Option<ParquetAccessPlan>,
+        blocks: u64,
+        candidates: u64,
+        bytes: u64,
+        requests: u64,
+    },
+}
+
+/// Past this fraction of candidate blocks a file is scanned whole: selecting rows costs more
+/// than it saves.
+const SCAN_FRACTION: f64 = 0.5;
+
+async fn index_plan(store: Arc<dyn ObjectStore>, f: &PlannedFile, query: &GramQuery) -> IndexPlan {
+    let path = ObjectPath::from(index_location(&f.path));
+    let mut reader = match IndexReader::open(store, path).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return IndexPlan::Unindexed("missing".into()),
+        Err(e) => return IndexPlan::Unindexed(e.report()),
+    };
+    let footer = reader.footer.clone();
+    if !footer.describes(&f.path, f.size, f.rows) {
+        return IndexPlan::Unindexed(format!(
+            "stale: the index describes {} ({} bytes, {} rows)",
+            footer.data_file, footer.data_size, footer.rows
+        ));
+    }
+    let mut keys = std::collections::BTreeSet::new();
+    query.grams(&mut keys);
+    let postings = match reader.lookup(&keys).await {
+        Ok(p) => p,
+        Err(e) => return IndexPlan::Unindexed(e.report()),
+    };
+    let candidates = query.candidates(footer.blocks, &postings);
+    let access = (candidates.len() as f64 <= SCAN_FRACTION * f64::from(footer.blocks))
+        .then(|| access_plan(&footer.row_groups, footer.block_rows, &candidates));
+    IndexPlan::Read {
+        access,
+        blocks: u64::from(footer.blocks),
+        candidates: candidates.len() as u64,
+        bytes: reader.bytes_read,
+        requests: reader.requests,
+    }
+}
+
+/// Row selections per row group covering exactly the candidate blocks.
+fn access_plan(row_groups: &[u64], block_rows: u32, blocks: &[u32]) -> ParquetAccessPlan {
+    let block_rows = u64::from(block_rows);
+    let mut out = Vec::with_capacity(row_groups.len());
+    let mut start = 0u64;
+    for &n in row_groups {
+        let end = start + n;
+        let ranges: Vec<std::ops::Range<usize>> = blocks
+            .iter()
+            .map(|&b| u64::from(b) * block_rows..(u64::from(b) + 1) * block_rows)
+            .filter(|r| r.start < end && r.end > start)
+            .map(|r| (r.start.max(start) - start) as usize..(r.end.min(end) - start) as usize)
+            .collect();
+        out.push(if ranges.is_empty() {
+            RowGroupAccess::Skip
+        } else if ranges.iter().map(|r| r.len() as u64).sum::<u64>() == n {
+            RowGroupAccess::Scan
+        } else {
+            RowGroupAccess::Selection(RowSelection::from_consecutive_ranges(
+                ranges.into_iter(),
+                n as usize,
+            ))
+        });
+        start = end;
+    }
+    ParquetAccessPlan::new(out)
 }
 
 #[cfg(test)]

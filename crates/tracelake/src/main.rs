@@ -81,6 +81,14 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Find text in the lake's spans, newest first (grep semantics, exact)
+    Search(commands::search::SearchArgs),
+    /// Build the text indexes search uses (for data written before indexing, or --rebuild)
+    Index {
+        /// Rebuild every index, not only missing or stale ones
+        #[arg(long)]
+        rebuild: bool,
+    },
     /// Rewrite small files into large sorted ones
     Compact {
         /// Compact a day once it has at least this many files

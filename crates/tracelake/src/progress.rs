@@ -59,3 +59,16 @@ impl ImportProgress for ImportBar {
         self.bar.finish_and_clear();
     }
 }
+
+/// A plain bytes bar labelled `label` with `total` bytes (hidden when stderr is not a
+/// terminal).
+pub fn bytes_bar(total: u64, label: &str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    let style = ProgressStyle::with_template(&format!(
+        "{label} [{{bar:30}}] {{bytes}}/{{total_bytes}} {{bytes_per_sec}} eta {{eta}}"
+    ))
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ");
+    bar.set_style(style);
+    bar
+}

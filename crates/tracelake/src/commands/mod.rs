@@ -5,6 +5,7 @@ pub mod cost;
 pub mod import;
 pub mod maintain;
 pub mod quickstart;
+pub mod search;
 pub mod serve;
 pub mod show;
 pub mod sql;
@@ -74,6 +75,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Sessions { limit, format } => sql::sessions(&env, limit, format).await,
         Command::Show { session_id, format } => show::run(&env, &session_id, format).await,
         Command::Cost { by, format } => cost::run(&env, by, format).await,
+        Command::Search(args) => search::run(&env, args).await,
+        Command::Index { rebuild } => search::index(&env, rebuild).await,
         Command::Compact { min_files } => maintain::compact(&env, min_files).await,
         Command::Retention { older_than } => maintain::retention(&env, older_than).await,
         Command::ExpireSnapshots {

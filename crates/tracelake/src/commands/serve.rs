@@ -65,6 +65,7 @@ pub async fn run(env: &Env, args: ServeArgs) -> Result<ExitCode> {
     if lake_config.write == tracelake_lake::WriteOptions::default() {
         lake_config.write.memory_budget_bytes = 64 << 20;
         lake_config.write.row_group_bytes = 16 << 20;
+        lake_config.write.zstd_level = 1;
     }
     let lake = tracelake_lake::Lake::open(&env.home, &lake_config)
         .await

@@ -1,0 +1,626 @@
+//! The text index: one sidecar file per `spans` data file (`<data file>.tlidx`), written
+//! beside it when the data file is written (commit, compaction, `tracelake index`).
+//!
+//! It maps every byte trigram of the *folded* text of the searchable columns to the blocks of
+//! rows (fixed-size runs of `block_rows` rows of the data file) whose text contains it.
+//! Folding lowercases ASCII letters and maps the only two non-ASCII characters whose Unicode
+//! simple case folding is ASCII (`ſ` → `s`, KELVIN SIGN → `k`); every other byte is kept.
+//! Folding is a per-character map, so a text that contains a string (exactly, or equal under
+//! case folding where the pattern's characters fold to one folded form) contains that
+//! string's folded trigrams: a search asks the index for the trigrams every match must
+//! contain, reads only the candidate blocks, and verifies them. The index never decides a
+//! hit; it only says where hits cannot be (ADR 0005).
+//!
+//! Layout, little-endian, built for range reads on object storage:
+//!
+//! ```text
+//! "TLIX0001"
+//! postings     per key, in key order: block ids as LEB128 deltas
+//! key table    per key: u32 key, u32 offset of its postings
+//! directory    every `stride`-th key table entry: u32 key, u32 entry index
+//! footer       JSON: IndexFooter
+//! u32 directory bytes, u32 footer bytes, "TLIX"
+//! ```
+//!
+//! A lookup reads the tail (footer and directory), the key-table pages of the wanted keys,
+//! then their postings: three rounds of range requests, whatever the file's size.
+
+use std::collections::{BTreeSet, HashMap};
+use std::ops::Range;
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::DataType;
+use bytes::Bytes;
+use object_store::path::Path as StorePath;
+use object_store::{ObjectStore, ObjectStoreExt};
+use serde::{Deserialize, Serialize};
+use tracelake_model::{Error, Result};
+
+/// The columns of `spans` the index covers (what `tracelake search` searches).
+pub const INDEXED_COLUMNS: &[&str] = &[
+    "input_text",
+    "output_text",
+    "tool_input",
+    "tool_output",
+    "error_message",
+    "command",
+];
+
+/// Rows per block: the unit the index points at.
+pub const DEFAULT_BLOCK_ROWS: u32 = 1024;
+
+const HEAD_MAGIC: &[u8; 8] = b"TLIX0001";
+const TAIL_MAGIC: &[u8; 4] = b"TLIX";
+const TRIGRAMS: usize = 1 << 24;
+
+/// Where the index of a data file is.
+pub fn index_location(data_location: &str) -> String {
+    format!("{data_location}.tlidx")
+}
+
+/// The folded form of `text`: ASCII letters lowercased, `ſ` → `s`, KELVIN SIGN → `k`, every
+/// other byte unchanged.
+pub fn fold(text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    fold_into(text.as_bytes(), &mut out);
+    out
+}
+
+fn fold_into(bytes: &[u8], out: &mut Vec<u8>) {
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match b {
+            0xC5 if bytes.get(i + 1) == Some(&0xBF) => {
+                out.push(b's');
+                i += 2;
+            }
+            0xE2 if bytes.get(i + 1) == Some(&0x84) && bytes.get(i + 2) == Some(&0xAA) => {
+                out.push(b'k');
+                i += 3;
+            }
+            _ => {
+                out.push(b.to_ascii_lowercase());
+                i += 1;
+            }
+        }
+    }
+}
+
+/// The trigram keys of folded bytes.
+pub fn trigrams(folded: &[u8]) -> impl Iterator<Item = u32> + '_ {
+    folded
+        .windows(3)
+        .map(|w| (u32::from(w[0]) << 16) | (u32::from(w[1]) << 8) | u32::from(w[2]))
+}
+
+/// What the index file says about itself.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct IndexFooter {
+    /// Format version.
+    pub version: u32,
+    /// Rows per block.
+    pub block_rows: u32,
+    /// File name of the data file the index describes (data files are immutable and
+    /// uniquely named, so name, size and rows identify it).
+    pub data_file: String,
+    /// Size of that data file in bytes.
+    pub data_size: u64,
+    /// Rows in the data file.
+    pub rows: u64,
+    /// Blocks (`ceil(rows / block_rows)`).
+    pub blocks: u32,
+    /// Rows of each row group of the data file, in order.
+    pub row_groups: Vec<u64>,
+    /// Indexed columns.
+    pub columns: Vec<String>,
+    /// Distinct keys.
+    pub keys: u64,
+    /// Where the key table starts.
+    pub key_table_offset: u64,
+    /// Key-table entries per directory entry.
+    pub stride: u32,
+}
+
+/// Builds the index of one data file from the batches written to it, in order.
+pub struct IndexBuilder {
+    block_rows: u32,
+    rows: u64,
+    block: u32,
+    seen: Vec<u64>,
+    touched: Vec<u32>,
+    pairs: Vec<u64>,
+    folded: Vec<u8>,
+}
+
+impl std::fmt::Debug for IndexBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IndexBuilder")
+            .field("rows", &self.rows)
+            .field("pairs", &self.pairs.len())
+            .finish()
+    }
+}
+
+impl IndexBuilder {
+    /// A builder with `block_rows` rows per block.
+    pub fn new(block_rows: u32) -> Self {
+        Self {
+            block_rows: block_rows.max(1),
+            rows: 0,
+            block: 0,
+            seen: vec![0; TRIGRAMS / 64],
+            touched: Vec::new(),
+            pairs: Vec::new(),
+            folded: Vec::new(),
+        }
+    }
+
+    /// Adds the next rows of the file.
+    pub fn add_batch(&mut self, batch: &RecordBatch) -> Result<()> {
+        let mut columns = Vec::new();
+        for name in INDEXED_COLUMNS {
+            if let Some(c) = batch.column_by_name(name) {
+                match c.data_type() {
+                    DataType::Utf8 => columns.push(c.as_string::<i32>().clone()),
+                    other => {
+                        return Err(Error::internal(format!(
+                            "indexing {name}: expected text, found {other}"
+                        )));
+                    }
+                }
+            }
+        }
+        for row in 0..batch.num_rows() {
+            let block = (self.rows / u64::from(self.block_rows)) as u32;
+            if block != self.block {
+                self.flush_block();
+                self.block = block;
+            }
+            for c in &columns {
+                if c.is_valid(row) {
+                    self.folded.clear();
+                    fold_into(c.value(row).as_bytes(), &mut self.folded);
+                    for key in trigrams(&self.folded) {
+                        let (word, bit) = ((key >> 6) as usize, 1u64 << (key & 63));
+                        if let Some(w) = self.seen.get_mut(word)
+                            && *w & bit == 0
+                        {
+                            *w |= bit;
+                            self.touched.push(key);
+                        }
+                    }
+                }
+            }
+            self.rows += 1;
+        }
+        Ok(())
+    }
+
+    fn flush_block(&mut self) {
+        self.touched.sort_unstable();
+        for &key in &self.touched {
+            self.pairs
+                .push((u64::from(key) << 32) | u64::from(self.block));
+            if let Some(w) = self.seen.get_mut((key >> 6) as usize) {
+                *w = 0;
+            }
+        }
+        self.touched.clear();
+    }
+
+    /// Rows added so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// The index file, given the data file's location, size and row groups.
+    pub fn finish(mut self, data_location: &str, data_size: u64, row_groups: Vec<u64>) -> Vec<u8> {
+        self.flush_block();
+        // Blocks were flushed in order, so a stable sort by key keeps each key's blocks sorted.
+        self.pairs.sort_by_key(|p| p >> 32);
+        let mut out = Vec::with_capacity(self.pairs.len() * 2 + 1024);
+        out.extend_from_slice(HEAD_MAGIC);
+        let mut table: Vec<(u32, u32)> = Vec::new();
+        let mut last_key = None;
+        let mut last_block = 0u32;
+        for p in &self.pairs {
+            let (key, block) = ((p >> 32) as u32, *p as u32);
+            if last_key != Some(key) {
+                table.push((key, out.len() as u32));
+                last_key = Some(key);
+                put_varint(&mut out, block);
+            } else {
+                put_varint(&mut out, block - last_block);
+            }
+            last_block = block;
+        }
+        let key_table_offset = out.len() as u64;
+        for (k, off) in &table {
+            out.extend_from_slice(&k.to_le_bytes());
+            out.extend_from_slice(&off.to_le_bytes());
+        }
+        let stride = (table.len() / 4096).max(256) as u32;
+        let dir_start = out.len();
+        for (i, (k, _)) in table.iter().enumerate().step_by(stride as usize) {
+            out.extend_from_slice(&k.to_le_bytes());
+            out.extend_from_slice(&(i as u32).to_le_bytes());
+        }
+        let dir_len = (out.len() - dir_start) as u32;
+        let footer = IndexFooter {
+            version: 1,
+            block_rows: self.block_rows,
+            data_file: file_name(data_location).to_string(),
+            data_size,
+            rows: self.rows,
+            blocks: self.rows.div_ceil(u64::from(self.block_rows)) as u32,
+            row_groups,
+            columns: INDEXED_COLUMNS.iter().map(|s| s.to_string()).collect(),
+            keys: table.len() as u64,
+            key_table_offset,
+            stride,
+        };
+        let json = serde_json::to_vec(&footer).unwrap_or_default();
+        out.extend_from_slice(&json);
+        out.extend_from_slice(&dir_len.to_le_bytes());
+        out.extend_from_slice(&(json.len() as u32).to_le_bytes());
+        out.extend_from_slice(TAIL_MAGIC);
+        out
+    }
+}
+
+fn file_name(location: &str) -> &str {
+    location.rsplit('/').next().unwrap_or(location)
+}
+
+impl IndexFooter {
+    /// Whether this index describes the data file at `location` (any URL or path form) of
+    /// `size` bytes and `rows` rows.
+    pub fn describes(&self, location: &str, size: u64, rows: u64) -> bool {
+        self.data_file == file_name(location)
+            && self.data_size == size
+            && self.rows == rows
+            && self.row_groups.iter().sum::<u64>() == rows
+    }
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u32) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn get_varint(bytes: &[u8], pos: &mut usize) -> Option<u32> {
+    let mut v = 0u32;
+    for shift in (0..35).step_by(7) {
+        let b = *bytes.get(*pos)?;
+        *pos += 1;
+        v |= u32::from(b & 0x7F).checked_shl(shift)?;
+        if b & 0x80 == 0 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
+    let b: [u8; 4] = bytes.get(at..at + 4)?.try_into().ok()?;
+    Some(u32::from_le_bytes(b))
+}
+
+/// An index file opened for lookups: its footer and directory, read with one or two range
+/// requests.
+#[derive(Debug, Clone)]
+pub struct IndexReader {
+    store: Arc<dyn ObjectStore>,
+    path: StorePath,
+    /// What the file says about itself.
+    pub footer: IndexFooter,
+    dir: Vec<(u32, u32)>,
+    /// Bytes read so far (footer, directory, pages, postings).
+    pub bytes_read: u64,
+    /// Range requests made so far.
+    pub requests: u64,
+}
+
+fn corrupt(path: &StorePath, what: &str) -> Error {
+    Error::invalid_input(format!("text index {path}: {what}"))
+}
+
+impl IndexReader {
+    /// Opens the index at `path`; `Ok(None)` when there is none.
+    pub async fn open(store: Arc<dyn ObjectStore>, path: StorePath) -> Result<Option<Self>> {
+        let meta = match store.head(&path).await {
+            Ok(m) => m,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(crate::storage::store_error(path.as_ref(), e)),
+        };
+        let size = meta.size;
+        if size < (HEAD_MAGIC.len() + 12) as u64 {
+            return Err(corrupt(&path, "too short"));
+        }
+        let tail_len = size.min(64 * 1024);
+        let mut tail = get_range(&store, &path, size - tail_len..size).await?;
+        let mut requests = 2;
+        let mut bytes_read = tail.len() as u64;
+        let n = tail.len();
+        if tail.get(n - 4..) != Some(TAIL_MAGIC.as_slice()) {
+            return Err(corrupt(&path, "bad magic"));
+        }
+        let dir_len = u32_at(&tail, n - 12).ok_or_else(|| corrupt(&path, "no tail"))? as u64;
+        let json_len = u32_at(&tail, n - 8).ok_or_else(|| corrupt(&path, "no tail"))? as u64;
+        let need = dir_len + json_len + 12;
+        if need > size {
+            return Err(corrupt(&path, "tail longer than the file"));
+        }
+        if need > tail_len {
+            tail = get_range(&store, &path, size - need..size).await?;
+            requests += 1;
+            bytes_read += tail.len() as u64;
+        }
+        let n = tail.len();
+        let json_start = n - 12 - json_len as usize;
+        let dir_start = json_start - dir_len as usize;
+        let footer: IndexFooter = serde_json::from_slice(&tail[json_start..n - 12])
+            .map_err(|e| corrupt(&path, "unreadable footer").with_source(e))?;
+        let dir = tail[dir_start..json_start]
+            .chunks_exact(8)
+            .filter_map(|c| Some((u32_at(c, 0)?, u32_at(c, 4)?)))
+            .collect();
+        Ok(Some(Self {
+            store,
+            path,
+            footer,
+            dir,
+            bytes_read,
+            requests,
+        }))
+    }
+
+    /// The blocks each of `keys` occurs in (absent keys map to no blocks).
+    pub async fn lookup(&mut self, keys: &BTreeSet<u32>) -> Result<HashMap<u32, Vec<u32>>> {
+        let total = self.footer.keys as u32;
+        let table = self.footer.key_table_offset;
+        // Key-table entry ranges (one directory page each, plus the entry after it, whose
+        // offset ends the last posting list).
+        let mut pages: Vec<Range<u32>> = Vec::new();
+        for &k in keys {
+            let i = self.dir.partition_point(|(dk, _)| *dk <= k);
+            if i == 0 {
+                continue;
+            }
+            let start = self.dir[i - 1].1;
+            let end = self.dir.get(i).map_or(total, |d| d.1);
+            let r = start..(end + 1).min(total);
+            if pages.last() != Some(&r) {
+                pages.push(r);
+            }
+        }
+        pages.dedup();
+        let ranges: Vec<Range<u64>> = pages
+            .iter()
+            .map(|r| table + u64::from(r.start) * 8..table + u64::from(r.end) * 8)
+            .collect();
+        let fetched = self.get_ranges(&ranges).await?;
+        let mut postings: Vec<(u32, Range<u64>)> = Vec::new();
+        for (r, bytes) in pages.iter().zip(&fetched) {
+            let entries: Vec<(u32, u32)> = bytes
+                .chunks_exact(8)
+                .filter_map(|c| Some((u32_at(c, 0)?, u32_at(c, 4)?)))
+                .collect();
+            for &k in keys {
+                if let Ok(j) = entries.binary_search_by_key(&k, |e| e.0) {
+                    let start = u64::from(entries[j].1);
+                    let end = match entries.get(j + 1) {
+                        Some(e) => u64::from(e.1),
+                        None if r.start + j as u32 + 1 >= total => table,
+                        None => continue,
+                    };
+                    postings.push((k, start..end));
+                }
+            }
+        }
+        postings.sort_by_key(|p| p.0);
+        postings.dedup_by_key(|p| p.0);
+        let ranges: Vec<Range<u64>> = postings.iter().map(|p| p.1.clone()).collect();
+        let fetched = self.get_ranges(&ranges).await?;
+        let mut out = HashMap::new();
+        for ((k, _), bytes) in postings.iter().zip(fetched) {
+            let mut blocks = Vec::new();
+            let mut pos = 0;
+            let mut last = 0u32;
+            while pos < bytes.len() {
+                let v = get_varint(&bytes, &mut pos)
+                    .ok_or_else(|| corrupt(&self.path, "bad posting list"))?;
+                last = if blocks.is_empty() { v } else { last + v };
+                blocks.push(last);
+            }
+            out.insert(*k, blocks);
+        }
+        Ok(out)
+    }
+
+    async fn get_ranges(&mut self, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
+        if ranges.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.requests += ranges.len() as u64;
+        self.bytes_read += ranges.iter().map(|r| r.end - r.start).sum::<u64>();
+        self.store
+            .get_ranges(&self.path, ranges)
+            .await
+            .map_err(|e| crate::storage::store_error(self.path.as_ref(), e))
+    }
+}
+
+async fn get_range(store: &Arc<dyn ObjectStore>, path: &StorePath, r: Range<u64>) -> Result<Bytes> {
+    store
+        .get_range(path, r)
+        .await
+        .map_err(|e| crate::storage::store_error(path.as_ref(), e))
+}
+
+/// What `build_indexes` did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct IndexReport {
+    /// Live `spans` data files.
+    pub files: u64,
+    /// Indexes written.
+    pub built: u64,
+    /// Files whose index was already current.
+    pub current: u64,
+    /// Bytes of data files read to build indexes.
+    pub data_bytes: u64,
+    /// Bytes of indexes written.
+    pub index_bytes: u64,
+}
+
+/// Whether the data file at `location` has an index that describes it.
+pub async fn is_current(
+    warehouse: &crate::Warehouse,
+    location: &str,
+    size: u64,
+    rows: u64,
+) -> bool {
+    let Ok(path) = warehouse.path(&index_location(location)) else {
+        return false;
+    };
+    match IndexReader::open(warehouse.store().clone(), path).await {
+        Ok(Some(r)) => r.footer.describes(location, size, rows),
+        _ => false,
+    }
+}
+
+/// Writes the text index of every live `spans` data file that has no current one (every
+/// file when `rebuild`); `progress` is told each file's size once it is done.
+pub async fn build_indexes(
+    lake: &crate::Lake,
+    rebuild: bool,
+    mut progress: impl FnMut(&crate::FileInfo),
+) -> Result<IndexReport> {
+    use futures::TryStreamExt;
+    use parquet::arrow::ParquetRecordBatchStreamBuilder;
+    use parquet::arrow::async_reader::ParquetObjectReader;
+
+    let warehouse = lake.warehouse();
+    let mut report = IndexReport::default();
+    for file in lake.files(tracelake_model::TableKind::Spans).await? {
+        report.files += 1;
+        if !rebuild && is_current(warehouse, &file.location, file.size, file.rows).await {
+            report.current += 1;
+            progress(&file);
+            continue;
+        }
+        let path = warehouse.path(&file.location)?;
+        let read_error = |e: parquet::errors::ParquetError| {
+            Error::unavailable(format!("reading {}", file.location)).with_source(e)
+        };
+        let reader =
+            ParquetObjectReader::new(warehouse.store().clone(), path).with_file_size(file.size);
+        let builder = ParquetRecordBatchStreamBuilder::new(reader)
+            .await
+            .map_err(read_error)?;
+        let row_groups: Vec<u64> = builder
+            .metadata()
+            .row_groups()
+            .iter()
+            .map(|g| g.num_rows() as u64)
+            .collect();
+        let mask = parquet::arrow::ProjectionMask::columns(
+            builder.parquet_schema(),
+            INDEXED_COLUMNS.iter().copied(),
+        );
+        let mut stream = builder
+            .with_projection(mask)
+            .with_batch_size(8192)
+            .build()
+            .map_err(read_error)?;
+        let mut index = IndexBuilder::new(DEFAULT_BLOCK_ROWS);
+        while let Some(batch) = stream.try_next().await.map_err(read_error)? {
+            index.add_batch(&batch)?;
+        }
+        if index.rows() != file.rows {
+            return Err(Error::invalid_input(format!(
+                "{}: read {} rows, the table says {}",
+                file.location,
+                index.rows(),
+                file.rows
+            )));
+        }
+        let bytes = index.finish(&file.location, file.size, row_groups);
+        report.index_bytes += bytes.len() as u64;
+        report.data_bytes += file.size;
+        warehouse
+            .write(&index_location(&file.location), bytes.into())
+            .await?;
+        report.built += 1;
+        progress(&file);
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::StringArray;
+    use arrow::datatypes::{Field, Schema};
+
+    fn batch(texts: &[Option<&str>]) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "output_text",
+            DataType::Utf8,
+            true,
+        )]));
+        RecordBatch::try_new(schema, vec![Arc::new(StringArray::from(texts.to_vec()))]).unwrap()
+    }
+
+    #[test]
+    fn folding_matches_unicode_simple_case_folding_into_ascii() {
+        // Every non-ASCII character a case-insensitive ASCII letter matches is folded onto it.
+        for letter in b'a'..=b'z' {
+            let re = regex::Regex::new(&format!("(?i)^{}$", letter as char)).unwrap();
+            for c in (0x80u32..=0x10FFFF).filter_map(char::from_u32) {
+                if re.is_match(c.encode_utf8(&mut [0; 4])) {
+                    assert_eq!(fold(&c.to_string()), vec![letter], "{c:?}");
+                }
+            }
+        }
+        assert_eq!(fold("ſecret KEY"), b"secret key".to_vec());
+    }
+
+    #[tokio::test]
+    async fn lookups_return_the_blocks_of_each_trigram() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = IndexBuilder::new(2);
+        let rows: Vec<Option<&str>> = vec![
+            Some("hello world"),
+            None,
+            Some("错误 happened"),
+            Some("HELLO again"),
+            Some("nothing"),
+        ];
+        b.add_batch(&batch(&rows)).unwrap();
+        let bytes = b.finish("data/x.parquet", 10, vec![5]);
+        std::fs::write(dir.path().join("x.tlidx"), &bytes).unwrap();
+        let store: Arc<dyn ObjectStore> =
+            Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap());
+        let mut r = IndexReader::open(store, StorePath::from("x.tlidx"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.footer.blocks, 3);
+        let key = |s: &str| trigrams(&fold(s)).next().unwrap();
+        let keys: BTreeSet<u32> = ["hel", "错".get(0..3).unwrap(), "not", "zzz"]
+            .iter()
+            .map(|s| key(s))
+            .collect();
+        let got = r.lookup(&keys).await.unwrap();
+        assert_eq!(got[&key("hel")], vec![0, 1]);
+        assert_eq!(got[&key("错")], vec![1]);
+        assert_eq!(got[&key("not")], vec![2]);
+        assert!(!got.contains_key(&key("zzz")));
+    }
+}
