@@ -443,16 +443,44 @@ impl IndexReader {
         Ok(out)
     }
 
+    /// Fetches `ranges`, merging those less than `GAP` bytes apart into one request.
     async fn get_ranges(&mut self, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
+        const GAP: u64 = 64 * 1024;
         if ranges.is_empty() {
             return Ok(Vec::new());
         }
-        self.requests += ranges.len() as u64;
-        self.bytes_read += ranges.iter().map(|r| r.end - r.start).sum::<u64>();
-        self.store
-            .get_ranges(&self.path, ranges)
+        let mut order: Vec<usize> = (0..ranges.len()).collect();
+        order.sort_by_key(|&i| ranges[i].start);
+        let mut merged: Vec<Range<u64>> = Vec::new();
+        for &i in &order {
+            let r = &ranges[i];
+            match merged.last_mut() {
+                Some(m) if r.start <= m.end + GAP => m.end = m.end.max(r.end),
+                _ => merged.push(r.clone()),
+            }
+        }
+        self.requests += merged.len() as u64;
+        self.bytes_read += merged.iter().map(|r| r.end - r.start).sum::<u64>();
+        let fetched = self
+            .store
+            .get_ranges(&self.path, &merged)
             .await
-            .map_err(|e| crate::storage::store_error(self.path.as_ref(), e))
+            .map_err(|e| crate::storage::store_error(self.path.as_ref(), e))?;
+        ranges
+            .iter()
+            .map(|r| {
+                let j = merged.partition_point(|m| m.end < r.end.max(r.start + 1));
+                let (m, bytes) = merged
+                    .get(j)
+                    .zip(fetched.get(j))
+                    .ok_or_else(|| corrupt(&self.path, "range outside the fetched ones"))?;
+                let (a, b) = ((r.start - m.start) as usize, (r.end - m.start) as usize);
+                if b > bytes.len() {
+                    return Err(corrupt(&self.path, "short read"));
+                }
+                Ok(bytes.slice(a..b))
+            })
+            .collect()
     }
 }
 

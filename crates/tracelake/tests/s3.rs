@@ -103,6 +103,58 @@ fn an_s3_warehouse_works_like_a_local_one() {
 }
 
 #[test]
+fn search_on_s3_reads_indexes_by_range_and_answers_like_local() {
+    let Some(tools) = tools() else { return };
+    let server = S3Server::start(&tools, "search-test");
+    let s3 = Tl::new()
+        .with_env("AWS_ACCESS_KEY_ID", "test")
+        .with_env("AWS_SECRET_ACCESS_KEY", "test")
+        .with_env("AWS_REGION", "us-east-1")
+        .with_env("TRACELAKE_WAREHOUSE", "s3://search-test/warehouse")
+        .with_env("TRACELAKE_S3_ENDPOINT", &server.endpoint());
+    let local = Tl::new();
+    for tl in [&s3, &local] {
+        tl.import(&testdata().join("claude-code/projects")).ok();
+        tl.import(&testdata().join("claude-code-log-fixtures/representative_messages.jsonl"));
+    }
+    let search = |tl: &Tl, args: &[&str]| {
+        let mut all = vec!["search", "--format", "json", "--limit", "0", "--explain"];
+        all.extend_from_slice(args);
+        let r = tl.run(&all);
+        assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
+        let stats: serde_json::Value =
+            serde_json::from_str(r.stderr.lines().next().unwrap()).unwrap();
+        (r.stdout, stats["index"].clone())
+    };
+    assert!(as_i64(&local.scalar("SELECT count(*) FROM spans")) > 0);
+    for args in [
+        &["calc.py"][..],
+        &["-i", "TRACEBACK"],
+        &["-e", r"def \w+\("],
+        &["no such text anywhere"],
+        &["错误"],
+    ] {
+        let (hits_s3, stats) = search(&s3, args);
+        let (hits_local, _) = search(&local, args);
+        assert_eq!(hits_s3, hits_local, "{args:?}");
+        if stats["used_index"] == true {
+            assert_eq!(
+                stats["files_unindexed"], 0,
+                "indexes were uploaded: {stats}"
+            );
+            assert!(as_i64(&stats["index_requests"]) > 0, "{stats}");
+        }
+    }
+    // A search that matches nothing reads only index bytes, a few ranges per file.
+    let (_, stats) = search(&s3, &["no such text anywhere"]);
+    assert_eq!(stats["files_skipped"], stats["files"], "{stats}");
+    assert!(
+        as_i64(&stats["index_requests"]) <= 6 * as_i64(&stats["files"]),
+        "{stats}"
+    );
+}
+
+#[test]
 fn an_unreachable_store_is_a_clear_error() {
     let tl = Tl::new()
         .with_env("AWS_ACCESS_KEY_ID", "test")

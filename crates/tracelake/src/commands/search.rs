@@ -63,6 +63,10 @@ pub struct SearchArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = SearchFormat::Table)]
     pub format: SearchFormat,
+    /// Also print what the text index did (files skipped, blocks read, index bytes and
+    /// requests) as one JSON line on stderr
+    #[arg(long)]
+    pub explain: bool,
 }
 
 fn parse_field(name: &str) -> Result<SearchField, String> {
@@ -133,7 +137,7 @@ pub async fn run(env: &Env, args: SearchArgs) -> Result<ExitCode> {
             SearchFormat::Json => output::line(serde_json::json!({ "hits": n }).to_string()),
             SearchFormat::Table => output::line(n.to_string()),
         }
-        index_note(&stats);
+        index_note(&stats, args.explain);
         return Ok(if n > 0 {
             ExitCode::SUCCESS
         } else {
@@ -197,7 +201,7 @@ pub async fn run(env: &Env, args: SearchArgs) -> Result<ExitCode> {
             result.hits.len()
         ));
     }
-    index_note(&result.index);
+    index_note(&result.index, args.explain);
     Ok(if result.hits.is_empty() {
         ExitCode::from(1)
     } else {
@@ -211,7 +215,10 @@ fn micros_to_rfc3339(micros: i64) -> String {
         .unwrap_or_default()
 }
 
-fn index_note(stats: &tracelake_query::GrepStats) {
+fn index_note(stats: &tracelake_query::GrepStats, explain: bool) {
+    if explain {
+        note(serde_json::json!({ "index": stats }).to_string());
+    }
     if stats.files_unindexed > 0 {
         note(format!(
             "{} of {} data files have no current text index and were scanned (the answer is \
