@@ -2,7 +2,9 @@
 //! beside it when the data file is written (commit, compaction, `tracelake index`).
 //!
 //! It maps every byte trigram of the *folded* text of the searchable columns to the blocks of
-//! rows (fixed-size runs of `block_rows` rows of the data file) whose text contains it.
+//! rows whose text contains it. A block is a run of consecutive rows of the data file that
+//! ends after `BLOCK_TEXT_BYTES` of text or `BLOCK_MAX_ROWS` rows, so text-heavy rows get
+//! small blocks (a selective pattern reads little) and the index stays a fraction of the data.
 //! Folding lowercases ASCII letters and maps the only two non-ASCII characters whose Unicode
 //! simple case folding is ASCII (`ſ` → `s`, KELVIN SIGN → `k`); every other byte is kept.
 //! Folding is a per-character map, so a text that contains a string (exactly, or equal under
@@ -14,12 +16,13 @@
 //! Layout, little-endian, built for range reads on object storage:
 //!
 //! ```text
-//! "TLIX0001"
+//! "TLIX0002"
 //! postings     per key, in key order: block ids as LEB128 deltas
 //! key table    per key: u32 key, u32 offset of its postings
 //! directory    every `stride`-th key table entry: u32 key, u32 entry index
+//! block starts per block: u32 first row
 //! footer       JSON: IndexFooter
-//! u32 directory bytes, u32 footer bytes, "TLIX"
+//! u32 directory bytes, u32 block-start bytes, u32 footer bytes, "TLIX"
 //! ```
 //!
 //! A lookup reads the tail (footer and directory), the key-table pages of the wanted keys,
@@ -47,10 +50,13 @@ pub const INDEXED_COLUMNS: &[&str] = &[
     "command",
 ];
 
-/// Rows per block: the unit the index points at.
-pub const DEFAULT_BLOCK_ROWS: u32 = 1024;
+/// A block ends once its indexed text reaches this many bytes...
+pub const BLOCK_TEXT_BYTES: usize = 128 * 1024;
+/// ...or it has this many rows.
+pub const BLOCK_MAX_ROWS: u32 = 1024;
 
-const HEAD_MAGIC: &[u8; 8] = b"TLIX0001";
+const HEAD_MAGIC: &[u8; 8] = b"TLIX0002";
+const TAIL_LEN: usize = 16;
 const TAIL_MAGIC: &[u8; 4] = b"TLIX";
 const TRIGRAMS: usize = 1 << 24;
 
@@ -100,8 +106,6 @@ pub fn trigrams(folded: &[u8]) -> impl Iterator<Item = u32> + '_ {
 pub struct IndexFooter {
     /// Format version.
     pub version: u32,
-    /// Rows per block.
-    pub block_rows: u32,
     /// File name of the data file the index describes (data files are immutable and
     /// uniquely named, so name, size and rows identify it).
     pub data_file: String,
@@ -109,7 +113,7 @@ pub struct IndexFooter {
     pub data_size: u64,
     /// Rows in the data file.
     pub rows: u64,
-    /// Blocks (`ceil(rows / block_rows)`).
+    /// Blocks.
     pub blocks: u32,
     /// Rows of each row group of the data file, in order.
     pub row_groups: Vec<u64>,
@@ -125,9 +129,13 @@ pub struct IndexFooter {
 
 /// Builds the index of one data file from the batches written to it, in order.
 pub struct IndexBuilder {
-    block_rows: u32,
+    max_rows: u32,
+    max_bytes: usize,
     rows: u64,
     block: u32,
+    block_rows: u32,
+    block_bytes: usize,
+    starts: Vec<u32>,
     seen: Vec<u64>,
     touched: Vec<u32>,
     pairs: Vec<u64>,
@@ -143,13 +151,28 @@ impl std::fmt::Debug for IndexBuilder {
     }
 }
 
+impl Default for IndexBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl IndexBuilder {
-    /// A builder with `block_rows` rows per block.
-    pub fn new(block_rows: u32) -> Self {
+    /// A builder with the default block bounds.
+    pub fn new() -> Self {
+        Self::with_blocks(BLOCK_TEXT_BYTES, BLOCK_MAX_ROWS)
+    }
+
+    /// A builder whose blocks end after `max_bytes` of text or `max_rows` rows.
+    pub fn with_blocks(max_bytes: usize, max_rows: u32) -> Self {
         Self {
-            block_rows: block_rows.max(1),
+            max_rows: max_rows.max(1),
+            max_bytes: max_bytes.max(1),
             rows: 0,
             block: 0,
+            block_rows: 0,
+            block_bytes: 0,
+            starts: vec![0],
             seen: vec![0; TRIGRAMS / 64],
             touched: Vec::new(),
             pairs: Vec::new(),
@@ -173,13 +196,16 @@ impl IndexBuilder {
             }
         }
         for row in 0..batch.num_rows() {
-            let block = (self.rows / u64::from(self.block_rows)) as u32;
-            if block != self.block {
+            if self.block_rows >= self.max_rows || self.block_bytes >= self.max_bytes {
                 self.flush_block();
-                self.block = block;
+                self.block += 1;
+                self.block_rows = 0;
+                self.block_bytes = 0;
+                self.starts.push(self.rows as u32);
             }
             for c in &columns {
                 if c.is_valid(row) {
+                    self.block_bytes += c.value(row).len();
                     self.folded.clear();
                     fold_into(c.value(row).as_bytes(), &mut self.folded);
                     for key in trigrams(&self.folded) {
@@ -194,6 +220,7 @@ impl IndexBuilder {
                 }
             }
             self.rows += 1;
+            self.block_rows += 1;
         }
         Ok(())
     }
@@ -248,13 +275,19 @@ impl IndexBuilder {
             out.extend_from_slice(&(i as u32).to_le_bytes());
         }
         let dir_len = (out.len() - dir_start) as u32;
+        if self.rows == 0 {
+            self.starts.clear();
+        }
+        for s in &self.starts {
+            out.extend_from_slice(&s.to_le_bytes());
+        }
+        let starts_len = (self.starts.len() * 4) as u32;
         let footer = IndexFooter {
-            version: 1,
-            block_rows: self.block_rows,
+            version: 2,
             data_file: file_name(data_location).to_string(),
             data_size,
             rows: self.rows,
-            blocks: self.rows.div_ceil(u64::from(self.block_rows)) as u32,
+            blocks: self.starts.len() as u32,
             row_groups,
             columns: INDEXED_COLUMNS.iter().map(|s| s.to_string()).collect(),
             keys: table.len() as u64,
@@ -264,6 +297,7 @@ impl IndexBuilder {
         let json = serde_json::to_vec(&footer).unwrap_or_default();
         out.extend_from_slice(&json);
         out.extend_from_slice(&dir_len.to_le_bytes());
+        out.extend_from_slice(&starts_len.to_le_bytes());
         out.extend_from_slice(&(json.len() as u32).to_le_bytes());
         out.extend_from_slice(TAIL_MAGIC);
         out
@@ -320,6 +354,7 @@ pub struct IndexReader {
     /// What the file says about itself.
     pub footer: IndexFooter,
     dir: Vec<(u32, u32)>,
+    starts: Vec<u32>,
     /// Bytes read so far (footer, directory, pages, postings).
     pub bytes_read: u64,
     /// Range requests made so far.
@@ -339,7 +374,7 @@ impl IndexReader {
             Err(e) => return Err(crate::storage::store_error(path.as_ref(), e)),
         };
         let size = meta.size;
-        if size < (HEAD_MAGIC.len() + 12) as u64 {
+        if size < (HEAD_MAGIC.len() + TAIL_LEN) as u64 {
             return Err(corrupt(&path, "too short"));
         }
         let tail_len = size.min(64 * 1024);
@@ -350,9 +385,12 @@ impl IndexReader {
         if tail.get(n - 4..) != Some(TAIL_MAGIC.as_slice()) {
             return Err(corrupt(&path, "bad magic"));
         }
-        let dir_len = u32_at(&tail, n - 12).ok_or_else(|| corrupt(&path, "no tail"))? as u64;
-        let json_len = u32_at(&tail, n - 8).ok_or_else(|| corrupt(&path, "no tail"))? as u64;
-        let need = dir_len + json_len + 12;
+        let len_at = |at: usize| u32_at(&tail, n - at).map(u64::from);
+        let (Some(dir_len), Some(starts_len), Some(json_len)) = (len_at(16), len_at(12), len_at(8))
+        else {
+            return Err(corrupt(&path, "no tail"));
+        };
+        let need = dir_len + starts_len + json_len + TAIL_LEN as u64;
         if need > size {
             return Err(corrupt(&path, "tail longer than the file"));
         }
@@ -362,26 +400,52 @@ impl IndexReader {
             bytes_read += tail.len() as u64;
         }
         let n = tail.len();
-        let json_start = n - 12 - json_len as usize;
-        let dir_start = json_start - dir_len as usize;
-        let footer: IndexFooter = serde_json::from_slice(&tail[json_start..n - 12])
+        let json_start = n - TAIL_LEN - json_len as usize;
+        let starts_start = json_start - starts_len as usize;
+        let dir_start = starts_start - dir_len as usize;
+        let footer: IndexFooter = serde_json::from_slice(&tail[json_start..n - TAIL_LEN])
             .map_err(|e| corrupt(&path, "unreadable footer").with_source(e))?;
-        let dir = tail[dir_start..json_start]
-            .chunks_exact(8)
-            .filter_map(|c| Some((u32_at(c, 0)?, u32_at(c, 4)?)))
+        let pairs = |bytes: &[u8]| -> Vec<(u32, u32)> {
+            bytes
+                .chunks_exact(8)
+                .filter_map(|c| Some((u32_at(c, 0)?, u32_at(c, 4)?)))
+                .collect()
+        };
+        let dir = pairs(&tail[dir_start..starts_start]);
+        let starts: Vec<u32> = tail[starts_start..json_start]
+            .chunks_exact(4)
+            .filter_map(|c| u32_at(c, 0))
             .collect();
+        if starts.len() != footer.blocks as usize
+            || starts.windows(2).any(|w| w[0] >= w[1])
+            || starts.last().is_some_and(|&l| u64::from(l) >= footer.rows)
+        {
+            return Err(corrupt(&path, "bad block table"));
+        }
         Ok(Some(Self {
             store,
             path,
             footer,
             dir,
+            starts,
             bytes_read,
             requests,
         }))
     }
 
-    /// The blocks each of `keys` occurs in (absent keys map to no blocks).
-    pub async fn lookup(&mut self, keys: &BTreeSet<u32>) -> Result<HashMap<u32, Vec<u32>>> {
+    /// The rows of block `b`.
+    pub fn block_rows(&self, b: u32) -> Option<Range<u64>> {
+        let start = u64::from(*self.starts.get(b as usize)?);
+        let end = self
+            .starts
+            .get(b as usize + 1)
+            .map_or(self.footer.rows, |&e| u64::from(e));
+        Some(start..end)
+    }
+
+    /// Where the postings of each of `keys` are (absent keys are not in the answer); the
+    /// length of a range says how long the key's posting list is.
+    pub async fn entries(&mut self, keys: &BTreeSet<u32>) -> Result<HashMap<u32, Range<u64>>> {
         let total = self.footer.keys as u32;
         let table = self.footer.key_table_offset;
         // Key-table entry ranges (one directory page each, plus the entry after it, whose
@@ -405,7 +469,7 @@ impl IndexReader {
             .map(|r| table + u64::from(r.start) * 8..table + u64::from(r.end) * 8)
             .collect();
         let fetched = self.get_ranges(&ranges).await?;
-        let mut postings: Vec<(u32, Range<u64>)> = Vec::new();
+        let mut out = HashMap::new();
         for (r, bytes) in pages.iter().zip(&fetched) {
             let entries: Vec<(u32, u32)> = bytes
                 .chunks_exact(8)
@@ -419,16 +483,22 @@ impl IndexReader {
                         None if r.start + j as u32 + 1 >= total => table,
                         None => continue,
                     };
-                    postings.push((k, start..end));
+                    out.insert(k, start..end);
                 }
             }
         }
-        postings.sort_by_key(|p| p.0);
-        postings.dedup_by_key(|p| p.0);
-        let ranges: Vec<Range<u64>> = postings.iter().map(|p| p.1.clone()).collect();
+        Ok(out)
+    }
+
+    /// The posting lists (sorted block ids) at `entries`.
+    pub async fn postings(
+        &mut self,
+        entries: &[(u32, Range<u64>)],
+    ) -> Result<HashMap<u32, Vec<u32>>> {
+        let ranges: Vec<Range<u64>> = entries.iter().map(|e| e.1.clone()).collect();
         let fetched = self.get_ranges(&ranges).await?;
         let mut out = HashMap::new();
-        for ((k, _), bytes) in postings.iter().zip(fetched) {
+        for ((k, _), bytes) in entries.iter().zip(fetched) {
             let mut blocks = Vec::new();
             let mut pos = 0;
             let mut last = 0u32;
@@ -441,6 +511,12 @@ impl IndexReader {
             out.insert(*k, blocks);
         }
         Ok(out)
+    }
+
+    /// The blocks each of `keys` occurs in (absent keys map to no blocks).
+    pub async fn lookup(&mut self, keys: &BTreeSet<u32>) -> Result<HashMap<u32, Vec<u32>>> {
+        let entries: Vec<(u32, Range<u64>)> = self.entries(keys).await?.into_iter().collect();
+        self.postings(&entries).await
     }
 
     /// Fetches `ranges`, merging those less than `GAP` bytes apart into one request.
@@ -566,7 +642,7 @@ pub async fn build_indexes(
             .with_batch_size(8192)
             .build()
             .map_err(read_error)?;
-        let mut index = IndexBuilder::new(DEFAULT_BLOCK_ROWS);
+        let mut index = IndexBuilder::new();
         while let Some(batch) = stream.try_next().await.map_err(read_error)? {
             index.add_batch(&batch)?;
         }
@@ -622,7 +698,7 @@ mod tests {
     #[tokio::test]
     async fn lookups_return_the_blocks_of_each_trigram() {
         let dir = tempfile::tempdir().unwrap();
-        let mut b = IndexBuilder::new(2);
+        let mut b = IndexBuilder::with_blocks(1 << 20, 2);
         let rows: Vec<Option<&str>> = vec![
             Some("hello world"),
             None,
@@ -640,6 +716,8 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(r.footer.blocks, 3);
+        assert_eq!(r.block_rows(1), Some(2..4));
+        assert_eq!(r.block_rows(2), Some(4..5));
         let key = |s: &str| trigrams(&fold(s)).next().unwrap();
         let keys: BTreeSet<u32> = ["hel", "错".get(0..3).unwrap(), "not", "zzz"]
             .iter()

@@ -29,7 +29,7 @@ use tracelake_model::{Error, Result, TableKind};
 
 use crate::storage::Warehouse;
 use crate::table::partition_field_name;
-use crate::textindex::{DEFAULT_BLOCK_ROWS, IndexBuilder, index_location};
+use crate::textindex::{IndexBuilder, index_location};
 
 /// Microseconds in a day.
 pub const MICROS_PER_DAY: i64 = 86_400_000_000;
@@ -247,7 +247,7 @@ impl DataFileWriter {
             writer,
             rows: 0,
             index: (self.kind == TableKind::Spans && self.options.text_index)
-                .then(|| IndexBuilder::new(DEFAULT_BLOCK_ROWS)),
+                .then(IndexBuilder::new),
         })
     }
 

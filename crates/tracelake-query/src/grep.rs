@@ -90,6 +90,36 @@ impl GramQuery {
         }
     }
 
+    /// The query with each AND keeping only its `keep` cheapest parts, where a trigram costs
+    /// its posting size in `sizes` (absent: it occurs nowhere, cost 0, so it is always kept).
+    /// Dropping parts of an AND only widens the answer, so the result stays a superset.
+    pub fn cheapest(&self, sizes: &std::collections::HashMap<u32, u64>, keep: usize) -> GramQuery {
+        fn cost(q: &GramQuery, sizes: &std::collections::HashMap<u32, u64>) -> u64 {
+            match q {
+                GramQuery::All => u64::MAX,
+                GramQuery::Gram(g) => sizes.get(g).copied().unwrap_or(0),
+                GramQuery::And(p) => p.iter().map(|q| cost(q, sizes)).min().unwrap_or(u64::MAX),
+                GramQuery::Or(p) => p
+                    .iter()
+                    .map(|q| cost(q, sizes))
+                    .fold(0u64, u64::saturating_add),
+            }
+        }
+        match self {
+            GramQuery::And(parts) => {
+                let mut parts: Vec<GramQuery> =
+                    parts.iter().map(|p| p.cheapest(sizes, keep)).collect();
+                parts.sort_by_key(|p| cost(p, sizes));
+                parts.truncate(keep.max(1));
+                GramQuery::and(parts)
+            }
+            GramQuery::Or(parts) => {
+                GramQuery::or(parts.iter().map(|p| p.cheapest(sizes, keep)).collect())
+            }
+            other => other.clone(),
+        }
+    }
+
     /// Whether the query asks nothing of the index.
     pub fn is_all(&self) -> bool {
         matches!(self, GramQuery::All)
@@ -518,6 +548,27 @@ mod tests {
         assert!(Pattern::new("a.*b", true, false).unwrap().query.is_all());
         let p = Pattern::new("err(or)?s", true, false).unwrap();
         assert_eq!(p.query, grams("err"));
+    }
+
+    #[test]
+    fn only_the_rarest_trigrams_of_an_and_are_read() {
+        let q = grams("abcdef");
+        let mut all = BTreeSet::new();
+        q.grams(&mut all);
+        let sizes: std::collections::HashMap<u32, u64> =
+            all.iter().enumerate().map(|(i, g)| (*g, 10 * (i as u64 + 1))).collect();
+        let mut kept = BTreeSet::new();
+        q.cheapest(&sizes, 2).grams(&mut kept);
+        assert_eq!(kept, all.iter().take(2).copied().collect());
+        // A trigram absent from the index is the cheapest of all: it empties the answer.
+        let mut sizes = sizes;
+        let absent = *all.iter().last().unwrap();
+        sizes.remove(&absent);
+        let q2 = q.cheapest(&sizes, 2);
+        assert!(q2.candidates(10, &std::collections::HashMap::new()).is_empty());
+        let mut kept = BTreeSet::new();
+        q2.grams(&mut kept);
+        assert!(kept.contains(&absent));
     }
 
     #[test]
