@@ -11,7 +11,7 @@
 //! case folding where the pattern's characters fold to one folded form) contains that
 //! string's folded trigrams: a search asks the index for the trigrams every match must
 //! contain, reads only the candidate blocks, and verifies them. The index never decides a
-//! hit; it only says where hits cannot be (ADR 0005).
+//! hit; it only says where hits cannot be (ADR 0006).
 //!
 //! Layout, little-endian, built for range reads on object storage:
 //!

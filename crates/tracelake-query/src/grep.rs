@@ -555,8 +555,11 @@ mod tests {
         let q = grams("abcdef");
         let mut all = BTreeSet::new();
         q.grams(&mut all);
-        let sizes: std::collections::HashMap<u32, u64> =
-            all.iter().enumerate().map(|(i, g)| (*g, 10 * (i as u64 + 1))).collect();
+        let sizes: std::collections::HashMap<u32, u64> = all
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (*g, 10 * (i as u64 + 1)))
+            .collect();
         let mut kept = BTreeSet::new();
         q.cheapest(&sizes, 2).grams(&mut kept);
         assert_eq!(kept, all.iter().take(2).copied().collect());
@@ -565,7 +568,10 @@ mod tests {
         let absent = *all.iter().last().unwrap();
         sizes.remove(&absent);
         let q2 = q.cheapest(&sizes, 2);
-        assert!(q2.candidates(10, &std::collections::HashMap::new()).is_empty());
+        assert!(
+            q2.candidates(10, &std::collections::HashMap::new())
+                .is_empty()
+        );
         let mut kept = BTreeSet::new();
         q2.grams(&mut kept);
         assert!(kept.contains(&absent));

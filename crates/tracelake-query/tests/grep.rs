@@ -353,7 +353,12 @@ async fn filters_and_sql_use_the_same_grep() {
     // SQL: grep() and grep_regex() in WHERE agree with the brute force.
     let sql = "select count(*) as n from spans where grep(output_text, 'straße', 'i') \
                or grep_regex(command, 'exit code [0-9]')";
+    engine.take_grep_stats();
     let batches = engine.query(sql).await.unwrap();
+    assert!(
+        engine.take_grep_stats().used_index,
+        "SQL grep() uses the index"
+    );
     let n = batches[0]
         .column(0)
         .as_any()
