@@ -14,6 +14,7 @@ use super::attrs::{Attrs, hex, object, to_json};
 use super::traces::{decision, ended_after, micros, price, set_files};
 use super::{Mapped, ResourceCtx};
 use crate::claude_code::identity;
+use crate::codex::identity as codex_identity;
 use crate::ids;
 
 fn body_text(r: &LogRecord) -> Option<String> {
@@ -336,7 +337,7 @@ fn codex_event(s: &mut Span, a: &Attrs<'_>, name: &str, pricing: &PricingTable) 
         "codex.tool_result" => {
             let call = a.str(&["call_id"]);
             if let Some(c) = &call {
-                s.span_id = ids::span_id(&["codex-tool", &s.session_id, c]);
+                s.span_id = codex_identity::tool(&s.session_id, c).span_id;
             }
             s.kind = SpanKind::Tool;
             s.tool_name = a.str(&["tool_name"]);
@@ -375,8 +376,8 @@ fn codex_event(s: &mut Span, a: &Attrs<'_>, name: &str, pricing: &PricingTable) 
         "codex.tool_decision" => {
             let call = a.str(&["call_id"]);
             if let Some(c) = &call {
-                s.span_id = ids::span_id(&["codex-permission", &s.session_id, c]);
-                s.parent_span_id = Some(ids::span_id(&["codex-tool", &s.session_id, c]));
+                s.span_id = codex_identity::permission(&s.session_id, c).span_id;
+                s.parent_span_id = Some(codex_identity::tool(&s.session_id, c).span_id);
             }
             s.kind = SpanKind::Permission;
             s.tool_name = a.str(&["tool_name"]);
