@@ -102,20 +102,18 @@ fn the_four_otlp_runs_rollouts_equal_their_truth() {
         }
     }
     assert_eq!(runs, 4);
-    // failing-command: one exec_command exiting 2; fix-and-test: five, the third exiting 1.
-    let exits: Vec<Value> = tl
-        .sql(
-            "SELECT exit_code, status FROM tool_calls ORDER BY session_id, start_time \
-             LIMIT 100",
-        )
-        .into_iter()
+    // failing-command: one exec_command exiting 2. fix-and-test: five; in these captures the
+    // sed fix was over-escaped and failed too, so the assert after it failed again: exits
+    // 0, 0, 1, 1, 1 (the items' own `exit_code`s).
+    let mut exits: Vec<i64> = tl
+        .sql("SELECT exit_code FROM tool_calls")
+        .iter()
+        .map(|r| as_i64(&r["exit_code"]))
         .collect();
-    assert_eq!(exits.len(), 2 + 10, "{exits:?}");
+    exits.sort();
+    assert_eq!(exits, [0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 2, 2]);
     let errors = as_i64(&tl.scalar("SELECT count(*) FROM tool_calls WHERE status = 'error'"));
-    assert_eq!(
-        errors, 4,
-        "two failing-command runs, two fix-and-test runs: {exits:?}"
-    );
+    assert_eq!(errors, 8);
     assert_eq!(
         as_i64(&tl.scalar(
             "SELECT count(*) FROM tool_calls WHERE status = 'error' AND exit_code = 2 \

@@ -102,7 +102,7 @@ fn the_real_cli_rollouts_import_exactly() {
         r#"[{"name":"exec_command","arguments":{"cmd":"ls -la"}},
             {"name":"exec_command","arguments":{"cmd":"cat src/calc.py"}},
             {"name":"exec_command","arguments":{"cmd":"python3 -c \"import sys; sys.path.insert(0, 'src'); import calc; assert calc.add(2, 3) == 5, calc.add(2, 3)\""}},
-            {"name":"exec_command","arguments":{"cmd":"sed -i s/a\\\\ -\\\\ b/a\\\\ +\\\\ b/ src/calc.py && cat src/calc.py"}},
+            {"name":"exec_command","arguments":{"cmd":"sed -i s/a\\ -\\ b/a\\ +\\ b/ src/calc.py && cat src/calc.py"}},
             {"name":"exec_command","arguments":{"cmd":"python3 -c \"import sys; sys.path.insert(0, 'src'); import calc; assert calc.add(2, 3) == 5\" && echo ok"}}]"#,
     );
     for out in [&failing, &fix] {
