@@ -607,7 +607,6 @@ mod tests {
     use super::*;
 
     #[test]
-    #[expect(clippy::unwrap_used, reason = "test code")]
     fn same_seed_same_corpus_and_truth_adds_up() {
         let a = tempfile_dir("a");
         let b = tempfile_dir("b");
