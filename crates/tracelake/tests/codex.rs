@@ -660,3 +660,176 @@ fn a_generated_corpus_imports_exactly() {
         "{summary}"
     );
 }
+
+/// Record shapes of older Codex versions and the tools the real sample does not use:
+/// `local_shell_call`, `custom_tool_call` (apply_patch), `web_search_call`, `event_msg`
+/// prompts / agent messages / reasoning said twice, `exec_command_end`, `turn_aborted`,
+/// `error`, `compacted`, and the older `{"output", "metadata"}` tool output.
+#[test]
+fn older_and_rarer_record_types_are_mapped() {
+    let tl = Tl::new();
+    let session = "cccccccc-2222-4333-8444-555555555555";
+    let u1 = usage(500, 100, 40, 10);
+    let u2 = usage(700, 300, 60, 0);
+    let t2 = usage(1200, 400, 100, 10);
+    let lines = vec![
+        rec(
+            "2026-11-20T10:00:00Z",
+            "session_meta",
+            json!({"id": session, "cwd": "/w", "cli_version": "0.46.0", "git": {"branch": "feature-x"}}),
+        ),
+        rec(
+            "2026-11-20T10:00:00Z",
+            "turn_context",
+            json!({"model": "gpt-5-codex", "cwd": "/w"}),
+        ),
+        rec(
+            "2026-11-20T10:00:01Z",
+            "response_item",
+            json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": "<user_instructions>be brief</user_instructions>"}]}),
+        ),
+        rec(
+            "2026-11-20T10:00:01Z",
+            "response_item",
+            json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": "patch the readme"}]}),
+        ),
+        rec(
+            "2026-11-20T10:00:01Z",
+            "event_msg",
+            json!({"type": "user_message", "message": "patch the readme", "images": []}),
+        ),
+        rec(
+            "2026-11-20T10:00:02Z",
+            "event_msg",
+            json!({"type": "agent_reasoning", "text": "Looking at README"}),
+        ),
+        rec(
+            "2026-11-20T10:00:02Z",
+            "response_item",
+            json!({"type": "reasoning", "summary": [{"type": "summary_text", "text": "Looking at README"}], "encrypted_content": "gAAAA"}),
+        ),
+        rec(
+            "2026-11-20T10:00:03Z",
+            "response_item",
+            json!({"type": "local_shell_call", "call_id": "ls_1", "status": "completed", "action": {"type": "exec", "command": ["bash", "-lc", "cat README.md"]}}),
+        ),
+        rec(
+            "2026-11-20T10:00:03Z",
+            "response_item",
+            json!({"type": "custom_tool_call", "call_id": "ct_1", "name": "apply_patch", "input": "*** Begin Patch\n*** Update File: README.md\n@@\n-a\n+b\n*** Add File: NOTES.md\n+n\n*** End Patch"}),
+        ),
+        rec(
+            "2026-11-20T10:00:03Z",
+            "response_item",
+            json!({"type": "web_search_call", "id": "ws_1", "status": "completed", "action": {"type": "search", "query": "codex rollout format"}}),
+        ),
+        rec(
+            "2026-11-20T10:00:04Z",
+            "event_msg",
+            json!({"type": "token_count", "info": {"last_token_usage": u1.clone(), "total_token_usage": u1}}),
+        ),
+        rec(
+            "2026-11-20T10:00:05Z",
+            "event_msg",
+            json!({"type": "exec_command_end", "call_id": "ls_1", "exit_code": 1, "duration": {"secs": 0, "nanos": 5000000}}),
+        ),
+        rec(
+            "2026-11-20T10:00:05Z",
+            "response_item",
+            json!({"type": "function_call_output", "call_id": "ls_1", "output": "{\"output\":\"cat: README.md: No such file\\n\",\"metadata\":{\"exit_code\":1,\"duration_seconds\":0.005}}"}),
+        ),
+        rec(
+            "2026-11-20T10:00:06Z",
+            "response_item",
+            json!({"type": "custom_tool_call_output", "call_id": "ct_1", "output": "{\"output\":\"Success. Updated the following files:\\nM README.md\\nA NOTES.md\\n\",\"metadata\":{\"exit_code\":0,\"duration_seconds\":0.01}}"}),
+        ),
+        rec(
+            "2026-11-20T10:00:07Z",
+            "event_msg",
+            json!({"type": "agent_message", "message": "Patched."}),
+        ),
+        rec(
+            "2026-11-20T10:00:07Z",
+            "response_item",
+            json!({"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Patched."}]}),
+        ),
+        rec(
+            "2026-11-20T10:00:08Z",
+            "event_msg",
+            json!({"type": "token_count", "info": {"last_token_usage": u2, "total_token_usage": t2}}),
+        ),
+        rec(
+            "2026-11-20T10:00:09Z",
+            "event_msg",
+            json!({"type": "error", "message": "stream disconnected before completion"}),
+        ),
+        rec(
+            "2026-11-20T10:00:10Z",
+            "event_msg",
+            json!({"type": "turn_aborted", "reason": "interrupted"}),
+        ),
+        rec(
+            "2026-11-20T10:00:11Z",
+            "compacted",
+            json!({"message": "summary of the work so far"}),
+        ),
+    ];
+    let file = rollout(&tl.dir.path().join("old"), session, &lines);
+    let summary = tl.import_codex(&file).ok().json();
+    assert_eq!(summary["malformed"], 0, "{summary}");
+    assert_eq!(summary["tasks"], 1, "one prompt said twice: {summary}");
+    assert_eq!(codex_lake_totals(&tl, all()), [1200, 400, 100, 10, 2]);
+    let tools = tl.sql(
+        "SELECT tool_name, command, exit_code, status, files_written, input_text, caused_by \
+         FROM spans WHERE kind = 'tool' ORDER BY tool_name",
+    );
+    assert_eq!(tools.len(), 3, "{tools:?}");
+    assert_eq!(tools[0]["tool_name"], "apply_patch");
+    assert_eq!(tools[0]["status"], "ok");
+    assert_eq!(tools[0]["files_written"], json!(["README.md", "NOTES.md"]));
+    assert_eq!(tools[1]["tool_name"], "local_shell");
+    assert_eq!(tools[1]["command"], "cat README.md");
+    assert_eq!(as_i64(&tools[1]["exit_code"]), 1);
+    assert_eq!(tools[1]["status"], "error");
+    assert_eq!(tools[2]["tool_name"], "web_search");
+    assert_eq!(tools[2]["input_text"], "codex rollout format");
+    // The first model call asked for all three.
+    let first_llm = tl.scalar("SELECT span_id FROM llm_calls ORDER BY start_time LIMIT 1");
+    for t in &tools[..2] {
+        assert_eq!(t["caused_by"], first_llm, "{t}");
+    }
+    let events = tl.sql(
+        "SELECT name, status, count(*) AS n FROM spans WHERE kind = 'event' GROUP BY 1, 2 \
+         ORDER BY 1",
+    );
+    let got: Vec<(String, String, i64)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap().to_string(),
+                e["status"].as_str().unwrap().to_string(),
+                as_i64(&e["n"]),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String, i64)> = [
+        ("agent_message", "ok"),
+        ("compact", "ok"),
+        ("context", "ok"),
+        ("error", "error"),
+        ("interrupted", "error"),
+        ("reasoning", "ok"),
+    ]
+    .iter()
+    .map(|(n, s)| (n.to_string(), s.to_string(), 1))
+    .collect();
+    assert_eq!(got, want);
+    assert_eq!(summary["spans_by_kind"]["event"], 6, "{summary}");
+    let s = &tl.sql("SELECT agent_version, git_branch FROM sessions")[0];
+    assert_eq!(s["agent_version"], "0.46.0");
+    assert_eq!(s["git_branch"], "feature-x");
+    assert_eq!(
+        tl.scalar("SELECT output_text FROM llm_calls ORDER BY start_time DESC LIMIT 1"),
+        "Patched."
+    );
+}
