@@ -1,4 +1,3 @@
-#![allow(missing_docs)] // decode views; the fields are the source format's (formats.md §3)
 //! Decoding Codex rollout records (`{"timestamp", "type", "payload"}`, one per line) into
 //! borrowed views. The envelope is decoded first; a payload is decoded only for the record
 //! types the mapping reads, into a small struct per type, so an unknown type or an unknown
