@@ -297,8 +297,10 @@ pub fn genai_messages(req: &ExportLogsServiceRequest, into: &mut SpanMessages) {
 /// Codex's OTel events (`[otel]` in its config.toml; testdata/codex-otlp/README.md): the
 /// prompt, each response's usage (`codex.sse_event` of kind `response.completed` that carries
 /// token counts), tool results and tool decisions. Other Codex events stay `event` rows.
-/// Returns None for those.
+/// Returns None for those. Tool calls and decisions carry the ids and emit-once keys the
+/// rollout importer gives them (`codex::identity`), so a call seen both ways is one row.
 fn codex_event(s: &mut Span, a: &Attrs<'_>, name: &str, pricing: &PricingTable) -> Option<Mapped> {
+    let mut key = None;
     s.agent = Some("codex".to_string());
     s.model = a.str(&["model"]);
     if let Some(ts) = a.str(&["event.timestamp"])
@@ -337,7 +339,9 @@ fn codex_event(s: &mut Span, a: &Attrs<'_>, name: &str, pricing: &PricingTable) 
         "codex.tool_result" => {
             let call = a.str(&["call_id"]);
             if let Some(c) = &call {
-                s.span_id = codex_identity::tool(&s.session_id, c).span_id;
+                let id = codex_identity::tool(&s.session_id, c);
+                s.span_id = id.span_id;
+                key = Some(id.key);
             }
             s.kind = SpanKind::Tool;
             s.tool_name = a.str(&["tool_name"]);
@@ -376,7 +380,9 @@ fn codex_event(s: &mut Span, a: &Attrs<'_>, name: &str, pricing: &PricingTable) 
         "codex.tool_decision" => {
             let call = a.str(&["call_id"]);
             if let Some(c) = &call {
-                s.span_id = codex_identity::permission(&s.session_id, c).span_id;
+                let id = codex_identity::permission(&s.session_id, c);
+                s.span_id = id.span_id;
+                key = Some(id.key);
                 s.parent_span_id = Some(codex_identity::tool(&s.session_id, c).span_id);
             }
             s.kind = SpanKind::Permission;
@@ -388,5 +394,5 @@ fn codex_event(s: &mut Span, a: &Attrs<'_>, name: &str, pricing: &PricingTable) 
         }
         _ => return None,
     }
-    Some(Mapped::Span(s.clone(), None))
+    Some(Mapped::Span(s.clone(), key))
 }
