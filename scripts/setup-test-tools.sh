@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite compares against, outside the clone so runs reuse it:
 # a Python venv (PyIceberg, DuckDB with its iceberg extension, moto's S3 server) and npm
-# packages (ccusage, the Claude Code CLI). Idempotent: does nothing when already in place.
+# packages (ccusage, the Claude Code and Codex CLIs). Idempotent: does nothing when already in place.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 tools=${TRACELAKE_TEST_TOOLS:-$HOME/.cache/tracelake}
@@ -19,7 +19,20 @@ if [ "$(cat "$tools/venv/.stamp" 2>/dev/null)" != "$(stamp "$req")" ]; then
 fi
 
 pkg="$here/tools/test/package.json"
-if [ "$(cat "$tools/npm/.stamp" 2>/dev/null)" != "$(stamp "$pkg")" ]; then
+# Every package pinned in package.json installed at its exact version? (Several clones may
+# share $tools; one whose package.json is a subset of what is installed must not reinstall.)
+npm_satisfied() {
+  node -e '
+    const fs = require("fs"), path = require("path");
+    const [pkg, dir] = process.argv.slice(1);
+    for (const [name, version] of Object.entries(JSON.parse(fs.readFileSync(pkg)).dependencies)) {
+      try {
+        const p = JSON.parse(fs.readFileSync(path.join(dir, "node_modules", name, "package.json")));
+        if (p.version !== version) process.exit(1);
+      } catch (e) { process.exit(1); }
+    }' "$pkg" "$tools/npm" 2>/dev/null
+}
+if [ "$(cat "$tools/npm/.stamp" 2>/dev/null)" != "$(stamp "$pkg")" ] && ! npm_satisfied; then
   echo "setting up the npm test tools in $tools/npm" >&2
   rm -rf "$tools/npm"
   mkdir -p "$tools/npm"

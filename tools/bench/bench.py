@@ -2,13 +2,16 @@
 """tracelake's end-to-end benchmarks, each next to the peer named in its issue, same run.
 
 Measures (results as JSON in BENCH_DIR/results.json and as a Markdown table on stdout):
-  - import throughput on generated Claude Code corpora (MB/s, spans/s, peak RSS), 1 GB and 5 GB;
-  - `tracelake cost --by day` (from the lake) vs `ccusage daily --offline` (re-parses the logs);
+  - import throughput on generated corpora (MB/s, spans/s, peak RSS), 1 GB and 5 GB, of Claude
+    Code session logs (`import claude-code`) and of Codex rollouts (`import codex`), both
+    importers in the same run;
+  - `tracelake cost --by day` (from the lake) vs `ccusage daily --offline` / `ccusage codex
+    daily --offline` (re-parse the logs);
   - lake bytes on disk vs raw JSONL bytes;
   - `tracelake sql` on 10 M spans vs DuckDB over the same Iceberg table: GROUP BY model, and a
     per-session aggregate.
 
-usage: scripts/bench.sh [--sizes 1,5] [--spans 10000000] [--runs 3]
+usage: scripts/bench.sh [--sizes 1,5] [--agents claude-code,codex] [--spans 10000000] [--runs 3]
 env: BENCH_DIR (default /tmp/tracelake-bench), TRACELAKE_BIN, TESTKIT_BIN, TRACELAKE_TEST_TOOLS
 """
 import argparse
@@ -57,37 +60,48 @@ def du(path):
     return total
 
 
-def corpus(gb):
-    out = f"{bench}/corpus-{gb}g"
+AGENTS = {
+    # agent: (generator, corpus subfolder, ccusage arguments, ccusage environment variable)
+    "claude-code": ("gen-claude", "projects", ["daily"], "CLAUDE_CONFIG_DIR"),
+    "codex": ("gen-codex", "sessions", ["codex", "daily"], "CODEX_HOME"),
+}
+
+
+def corpus(gb, agent):
+    gen = AGENTS[agent][0]
+    out = f"{bench}/corpus-{gb}g" if agent == "claude-code" else f"{bench}/corpus-{agent}-{gb}g"
     if not os.path.exists(f"{out}/truth.json"):
         shutil.rmtree(out, ignore_errors=True)
-        run([testkit, "gen-claude", "--out", out, "--size", f"{gb}GB", "--seed", "42"])
+        run([testkit, gen, "--out", out, "--size", f"{gb}GB", "--seed", "42"])
     return out
 
 
-def import_bench(gb, runs):
-    src = corpus(gb)
-    raw_bytes = du(f"{src}/projects")
-    home = f"{bench}/home-{gb}g"
+def import_bench(gb, runs, agent="claude-code"):
+    _, sub, ccusage_args, env_var = AGENTS[agent]
+    src = corpus(gb, agent)
+    raw_bytes = du(f"{src}/{sub}")
+    home = f"{bench}/home-{gb}g" if agent == "claude-code" else f"{bench}/home-{agent}-{gb}g"
     shutil.rmtree(home, ignore_errors=True)
     # Each import measures its own peak RSS, so run it in a fresh Python child.
     probe = subprocess.run(
         [sys.executable, "-c", "import resource,subprocess,sys,time,json;"
          "t=time.perf_counter();p=subprocess.run(sys.argv[1:],capture_output=True,text=True);"
          "s=time.perf_counter()-t;print(json.dumps({'secs':s,'rss':resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss/1024,'code':p.returncode,'out':p.stdout}))",
-         tl, "--home", home, "import", "claude-code", f"{src}/projects", "--format", "json"],
+         tl, "--home", home, "import", agent, f"{src}/{sub}", "--format", "json"],
         capture_output=True, text=True)
     r = json.loads(probe.stdout)
     if r["code"] != 0:
         sys.exit(f"import failed: {probe.stderr}")
     summary = json.loads(r["out"])
     lake_bytes = du(f"{home}/warehouse")
-    env = {"CLAUDE_CONFIG_DIR": src, "TZ": "UTC"}
+    env = {env_var: src, "TZ": "UTC", "HOME": src}
     ours = median_time([tl, "--home", home, "cost", "--by", "day", "--format", "json"], runs)
-    theirs = median_time([ccusage, "daily", "--json", "--offline"], runs, env)
+    theirs = median_time([ccusage, *ccusage_args, "--json", "--offline"], runs, env)
     return {
+        "agent": agent,
         "corpus_gb": gb,
         "raw_bytes": raw_bytes,
+        "lines": summary["lines"],
         "import_secs": r["secs"],
         "import_mb_per_s": raw_bytes / 1e6 / r["secs"],
         "spans": summary["spans"],
@@ -147,6 +161,7 @@ def sql_bench(spans, runs):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="1,5")
+    ap.add_argument("--agents", default="claude-code,codex")
     ap.add_argument("--spans", type=int, default=10_000_000)
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
@@ -154,16 +169,17 @@ def main():
     results = {
         "date": date.today().isoformat(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB",
-        "imports": [import_bench(int(s), args.runs) for s in args.sizes.split(",") if s],
+        "imports": [import_bench(int(s), args.runs, a) for s in args.sizes.split(",") if s
+                    for a in args.agents.split(",") if a],
         "sql": sql_bench(args.spans, args.runs) if args.spans else None,
     }
     with open(f"{bench}/results.json", "w") as f:
         json.dump(results, f, indent=1)
     print(f"machine: {results['machine']}; date {results['date']}\n")
-    print("| corpus | import MB/s | spans/s | peak RSS | lake / raw | cost --by day | ccusage daily | speedup |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| importer | corpus | import MB/s | spans/s | peak RSS | lake / raw | cost --by day | ccusage daily | speedup |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in results["imports"]:
-        print(f"| {r['corpus_gb']} GB ({r['raw_bytes']/1e9:.2f} GB) | {r['import_mb_per_s']:.0f} | {r['spans_per_s']:,.0f} | "
+        print(f"| {r['agent']} | {r['corpus_gb']} GB ({r['raw_bytes']/1e9:.2f} GB, {r['lines']:,} lines) | {r['import_mb_per_s']:.0f} | {r['spans_per_s']:,.0f} | "
               f"{r['import_peak_rss_mb']:.0f} MB | {r['lake_fraction']:.1%} | {r['cost_by_day_secs']:.2f} s | "
               f"{r['ccusage_daily_secs']:.2f} s | {r['cost_speedup']:.1f}x |")
     if results["sql"]:

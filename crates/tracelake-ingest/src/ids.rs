@@ -13,6 +13,23 @@ fn digest(parts: &[&str]) -> u128 {
     xxh3_128(&buf)
 }
 
+/// A row's span id and its emit-once key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The span id (16 hex digits).
+    pub span_id: String,
+    /// The 128-bit emit-once key.
+    pub key: [u8; 16],
+}
+
+/// The identity of the entity named by `parts`.
+pub fn identity(parts: &[&str]) -> Identity {
+    Identity {
+        span_id: span_id(parts),
+        key: once_key(parts),
+    }
+}
+
 /// A 16-hex-digit span id (the size of an OpenTelemetry span id) from `parts`.
 pub fn span_id(parts: &[&str]) -> String {
     format!("{:016x}", (digest(parts) >> 64) as u64)

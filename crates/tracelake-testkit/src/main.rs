@@ -3,6 +3,7 @@
 //! ```text
 //! tracelake-testkit gen-claude --out DIR --size 1GB [--seed 42] [--days 30] [--projects 20]
 //!                              [--start-date 2026-10-01] [--malformed-every N] [--threads N]
+//! tracelake-testkit gen-codex --out DIR --size 1GB [--seed 42] [--days 30] [--projects 20]
 //! tracelake-testkit gen-spans --home DIR --spans 10M
 //! tracelake-testkit load --endpoint http://127.0.0.1:4317 --transport grpc [--rate 50000]
 //!                        [--duration 30] [--batch 100] [--concurrency 8] [--ack-log FILE]
@@ -16,6 +17,7 @@ use anyhow::Result;
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
 use tracelake_testkit::claude_corpus::{self, ClaudeCorpusSpec, Progress};
+use tracelake_testkit::codex_corpus::{self, CodexCorpusSpec};
 use tracelake_testkit::otlp::{self, LoadSpec, Transport};
 
 #[derive(Parser)]
@@ -57,6 +59,28 @@ enum Command {
         /// Worker threads (default: all cores). Does not change the output.
         #[arg(long)]
         threads: Option<usize>,
+    },
+    /// Generate a Codex rollout corpus (`DIR/sessions/YYYY/MM/DD/rollout-*.jsonl` and
+    /// `DIR/truth.json`).
+    GenCodex {
+        /// Output directory (its `sessions/` must not exist or be empty).
+        #[arg(long)]
+        out: PathBuf,
+        /// Approximate total size: 10MB, 1GB, …
+        #[arg(long, default_value = "10MB", value_parser = claude_corpus::parse_size)]
+        size: u64,
+        /// Master seed; the same seed and options give byte-identical output.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Number of days sessions start in.
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+        /// Number of projects (`/home/dev/proj-1` …).
+        #[arg(long, default_value_t = 20)]
+        projects: u32,
+        /// First day (UTC), YYYY-MM-DD.
+        #[arg(long, default_value = "2026-10-01")]
+        start_date: NaiveDate,
     },
     /// Write synthetic spans straight into a lake (for query benchmarks).
     GenSpans {
@@ -163,6 +187,37 @@ fn run(cli: Cli) -> Result<()> {
             let runtime = tokio::runtime::Runtime::new()?;
             let report = runtime.block_on(otlp::load::run(spec))?;
             output(&serde_json::to_string(&report)?);
+        }
+        Command::GenCodex {
+            out,
+            size,
+            seed,
+            days,
+            projects,
+            start_date,
+        } => {
+            let spec = CodexCorpusSpec {
+                seed,
+                target_bytes: size,
+                start_date,
+                days,
+                projects,
+            };
+            let started = Instant::now();
+            let truth = codex_corpus::generate(&spec, &out)?;
+            let secs = started.elapsed().as_secs_f64().max(1e-9);
+            report(&format!(
+                "done: {} sessions, {} lines, {:.1} MB in {:.1}s ({:.0} MB/s); {} model calls, {} tool calls ({} errors); truth in {}",
+                truth.sessions,
+                truth.lines,
+                truth.bytes as f64 / 1e6,
+                secs,
+                truth.bytes as f64 / 1e6 / secs,
+                truth.totals.calls,
+                truth.tool_calls,
+                truth.tool_errors,
+                out.join("truth.json").display()
+            ));
         }
         Command::GenSpans { home, spans, seed } => {
             let started = Instant::now();

@@ -146,6 +146,14 @@ enum ImportSource {
         #[arg(long, value_enum, default_value_t = commands::import::SummaryFormat::Text)]
         format: commands::import::SummaryFormat,
     },
+    /// Codex CLI rollouts [default: $CODEX_HOME/sessions or ~/.codex/sessions]
+    Codex {
+        /// Files or folders to import
+        paths: Vec<PathBuf>,
+        /// Output format of the summary
+        #[arg(long, value_enum, default_value_t = commands::import::SummaryFormat::Text)]
+        format: commands::import::SummaryFormat,
+    },
 }
 
 /// The collector runs for days with a committer, a WAL writer and server threads allocating

@@ -503,6 +503,31 @@ fn codex_telemetry_lands_exact_to_the_token() {
         ));
         assert_eq!(as_i64(&prompt), 1, "{scenario}");
     }
+    // The same runs' rollouts, imported after: the same sessions and model names, and each
+    // tool call still once (the rollout's tool ids and keys are the OTLP ones). Model calls
+    // have no shared id (OTLP carries no response id): they arrive once per source.
+    let tools_before = as_i64(&tl.scalar("SELECT count(*) FROM spans WHERE kind = 'tool'"));
+    for (_, dir) in &runs {
+        tl.import_codex(&dir.join("codex-sessions")).ok();
+    }
+    assert_eq!(
+        as_i64(&tl.scalar("SELECT count(*) FROM spans WHERE kind = 'tool'")),
+        tools_before
+    );
+    assert_eq!(
+        as_i64(&tl.scalar("SELECT count(DISTINCT session_id) FROM spans WHERE agent = 'codex' AND kind IN ('task', 'llm', 'tool')")),
+        4
+    );
+    let by_source = tl.sql(
+        "SELECT source, count(DISTINCT session_id) AS sessions, min(model) AS lo, max(model) AS hi \
+         FROM spans WHERE kind = 'llm' AND agent = 'codex' GROUP BY source ORDER BY source",
+    );
+    assert_eq!(by_source.len(), 2, "{by_source:?}");
+    for row in &by_source {
+        assert_eq!(as_i64(&row["sessions"]), 4, "{row}");
+        assert_eq!(row["lo"], "gpt-5-codex", "{row}");
+        assert_eq!(row["hi"], "gpt-5-codex", "{row}");
+    }
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

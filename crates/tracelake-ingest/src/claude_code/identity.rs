@@ -3,23 +3,8 @@
 //! whichever way it arrived: a row's span id and emit-once key derive from the entity's own
 //! id, never from the record that carried it.
 
-use crate::ids;
-
-/// A row's span id and its emit-once key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
-    /// The span id (16 hex digits).
-    pub span_id: String,
-    /// The 128-bit emit-once key.
-    pub key: [u8; 16],
-}
-
-fn of(parts: &[&str]) -> Identity {
-    Identity {
-        span_id: ids::span_id(parts),
-        key: ids::once_key(parts),
-    }
-}
+pub use crate::ids::Identity;
+use crate::ids::identity as of;
 
 /// A session.
 pub fn session(session_id: &str) -> Identity {

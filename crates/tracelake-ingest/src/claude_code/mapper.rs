@@ -27,8 +27,9 @@ use super::record::{
     AgentMeta, Block, Content, Message, PermissionDecision, Record, ToolUseResult, Usage,
     parse_content, parse_time, tool_result_text,
 };
-use super::stats::ImportStats;
+use crate::jsonl::SpanQueue;
 use crate::sink::{OnceFilter, RowSink};
+use crate::stats::ImportStats;
 
 /// The source name of every row this importer writes.
 pub const SOURCE: &str = "claude-code";
@@ -121,7 +122,7 @@ pub struct FileMapper<'p> {
     /// Why the record being mapped could not be mapped (kept on its raw row).
     issue: Option<String>,
     /// Spans mapped and not yet offered to the sink, with their emit-once keys.
-    out: Vec<(Span, [u8; 16])>,
+    out: SpanQueue,
 }
 
 fn text_of(content: &Option<Content<'_>>) -> String {
@@ -223,7 +224,7 @@ impl<'p> FileMapper<'p> {
             llm: None,
             request_times: HashMap::new(),
             issue: None,
-            out: Vec::new(),
+            out: SpanQueue::default(),
         }
     }
 
@@ -474,7 +475,7 @@ impl<'p> FileMapper<'p> {
 
     /// Queues a span; [`FileMapper::drain`] offers it to the sink once per `key`.
     fn emit(&mut self, span: Span, key: [u8; 16]) -> Result<()> {
-        self.out.push((span, key));
+        self.out.push(span, key);
         Ok(())
     }
 
@@ -486,39 +487,7 @@ impl<'p> FileMapper<'p> {
         once: &mut dyn OnceFilter,
         stats: &mut ImportStats,
     ) -> Result<()> {
-        for (span, key) in std::mem::take(&mut self.out) {
-            if !once.first_time(key, sink)? {
-                continue;
-            }
-            stats.count_span(span.kind);
-            match span.kind {
-                SpanKind::Task => stats.tasks += 1,
-                SpanKind::Agent => stats.subagents += 1,
-                SpanKind::Tool => {
-                    stats.tool_calls += 1;
-                    match span.status {
-                        Status::Error => stats.tool_errors += 1,
-                        Status::Unset => stats.orphan_tools += 1,
-                        Status::Ok => {}
-                    }
-                }
-                SpanKind::Permission if span.decision == Some(Decision::Deny) => stats.denials += 1,
-                SpanKind::Llm => {
-                    stats.add_tokens(&span);
-                    if span.cost_usd.is_none() {
-                        stats.unpriced(span.model.as_deref().unwrap_or(""));
-                    }
-                }
-                SpanKind::Event => match span.name.as_deref() {
-                    Some("interrupted") => stats.interruptions += 1,
-                    Some("compact") => stats.compactions += 1,
-                    _ => {}
-                },
-                _ => {}
-            }
-            sink.push_span(span)?;
-        }
-        Ok(())
+        self.out.drain(sink, once, stats)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -735,7 +704,7 @@ impl<'p> FileMapper<'p> {
             }
             s.attributes = Some(serde_json::Value::Object(attrs).to_string());
         }
-        self.out.push((s, llm.key));
+        self.out.push(s, llm.key);
     }
 
     fn user(

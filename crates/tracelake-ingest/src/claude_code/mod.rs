@@ -10,114 +10,22 @@
 pub(crate) mod identity;
 mod mapper;
 mod record;
-mod stats;
 
-use std::collections::HashMap;
-use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 pub use mapper::{Carry, SOURCE};
 use mapper::{FileMapper, SubagentLink};
 use record::AgentMeta;
-use serde::{Deserialize, Serialize};
-pub use stats::ImportStats;
-use tracelake_lake::{Lake, SourceState};
-use tracelake_model::{Error, PricingTable, Result};
+use tracelake_lake::Lake;
+use tracelake_model::{PricingTable, Result};
 
+use crate::jsonl::{FileMapping, FileStates, SessionLogSource, key_of};
+pub use crate::jsonl::{ImportOptions, ImportSummary, discover};
 use crate::progress::ImportProgress;
 use crate::redact::Redactor;
-use crate::sink::{LakeOnce, LakeWriterThread, RowSink};
-
-/// Options of an import.
-#[derive(Debug, Clone)]
-pub struct ImportOptions {
-    /// Commit after this many bytes read (bounds what a crash makes the next run redo).
-    pub commit_every_bytes: u64,
-    /// Current time in µs (tool calls older than an hour without a result are written).
-    pub now_micros: i64,
-}
-
-impl Default for ImportOptions {
-    fn default() -> Self {
-        Self {
-            commit_every_bytes: 256 * 1024 * 1024,
-            now_micros: chrono::Utc::now().timestamp_micros(),
-        }
-    }
-}
-
-/// What an import did.
-#[derive(Debug, Clone)]
-pub struct ImportSummary {
-    /// Counts and findings.
-    pub stats: ImportStats,
-    /// Commits made.
-    pub commits: usize,
-    /// Wall time.
-    pub elapsed: Duration,
-}
-
-/// Progress of one file, committed with its rows.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct FileState {
-    /// Bytes consumed (always at a line boundary).
-    offset: u64,
-    /// Lines consumed.
-    line: u64,
-    /// Hash of the file's first bytes, to notice a file replaced in place.
-    head: String,
-    carry: Carry,
-}
-
-/// Finds the session files under `paths` (files or folders), sorted so that a session's
-/// transcript comes before its subagents'.
-pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    for path in paths {
-        let meta = std::fs::metadata(path).map_err(|e| {
-            Error::not_found(format!("{}: cannot read ({e})", path.display())).with_source(e)
-        })?;
-        if meta.is_file() {
-            out.push(path.clone());
-            continue;
-        }
-        for entry in walkdir::WalkDir::new(path).follow_links(false) {
-            let entry = entry.map_err(|e| {
-                Error::unavailable(format!("walking {}", path.display())).with_source(e)
-            })?;
-            if entry.file_type().is_file() && entry.path().extension().is_some_and(|e| e == "jsonl")
-            {
-                out.push(entry.into_path());
-            }
-        }
-    }
-    out.sort();
-    out.dedup();
-    Ok(out)
-}
-
-fn head_hash(file: &mut File) -> Result<String> {
-    let mut buf = [0u8; 4096];
-    let mut n = 0;
-    while n < buf.len() {
-        let got = file
-            .read(&mut buf[n..])
-            .map_err(|e| Error::unavailable("reading a session file").with_source(e))?;
-        if got == 0 {
-            break;
-        }
-        n += got;
-    }
-    // Only the first line identifies the file (later bytes may still be appended).
-    let end = buf[..n]
-        .iter()
-        .position(|b| *b == b'\n')
-        .map_or(n, |p| p + 1);
-    Ok(format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&buf[..end])))
-}
+use crate::sink::{OnceFilter, RowSink};
+pub use crate::stats::ImportStats;
 
 /// Is this a subagent transcript (`…/subagents/agent-<id>.jsonl`)? Returns the agent id.
 fn subagent_id(path: &Path) -> Option<String> {
@@ -161,127 +69,38 @@ impl ClaudeCodeImporter {
         paths: &[PathBuf],
         progress: Arc<dyn ImportProgress>,
     ) -> Result<ImportSummary> {
-        let started = Instant::now();
-        let files = discover(paths)?;
-        let states: HashMap<String, FileState> = self
-            .lake
-            .source_states(SOURCE)?
-            .into_iter()
-            .filter_map(|(k, v)| serde_json::from_str(&v).ok().map(|s| (k, s)))
-            .collect();
-        let lake = self.lake.clone();
-        let redactor = self.redactor.clone();
-        let pricing = self.pricing;
-        let options = self.options.clone();
-        let (sink, writer) = LakeWriterThread::start(lake.clone(), redactor)?;
-        let work = tokio::task::spawn_blocking(move || {
-            let mut run = ImportRun {
-                lake: &lake,
-                pricing,
-                options,
-                states,
-                sink,
-                stats: ImportStats::default(),
-                since_commit: 0,
-                progress: progress.as_ref(),
-            };
-            let result = run.run(&files);
-            let masked = run.sink.counts().masked;
-            let ImportRun {
-                sink, mut stats, ..
-            } = run;
-            stats.masked = masked;
-            drop(sink);
-            result.map(|()| stats)
-        });
-        let stats = work
-            .await
-            .map_err(|e| Error::internal("the import worker failed").with_source(e));
-        let reports = writer.join();
-        let stats = stats??;
-        let reports = reports?;
-        Ok(ImportSummary {
-            stats,
-            commits: reports.len(),
-            elapsed: started.elapsed(),
-        })
-    }
-}
-
-struct ImportRun<'a> {
-    lake: &'a Lake,
-    pricing: &'static PricingTable,
-    options: ImportOptions,
-    states: HashMap<String, FileState>,
-    sink: RowSink,
-    stats: ImportStats,
-    since_commit: u64,
-    progress: &'a dyn ImportProgress,
-}
-
-impl ImportRun<'_> {
-    fn run(&mut self, files: &[PathBuf]) -> Result<()> {
-        let total_bytes: u64 = files
-            .iter()
-            .filter_map(|f| std::fs::metadata(f).ok())
-            .map(|m| m.len())
-            .sum();
-        let already: u64 = files
-            .iter()
-            .filter_map(|f| self.states.get(&key_of(f)).map(|s| s.offset))
-            .sum();
-        self.progress
-            .start(files.len() as u64, total_bytes.saturating_sub(already));
-        self.stats.files = files.len() as u64;
-        let mut once = LakeOnce::new(self.lake);
-        for path in files {
-            self.import_file(path, &mut once)?;
-            self.progress.file_done();
-        }
-        self.sink.commit()?;
-        self.progress.finish();
-        Ok(())
-    }
-
-    fn import_file(&mut self, path: &Path, once: &mut LakeOnce<'_>) -> Result<()> {
-        let key = key_of(path);
-        let shown = path.display().to_string();
-        let mut file = File::open(path)
-            .map_err(|e| Error::unavailable(format!("opening {shown}")).with_source(e))?;
-        let len = file
-            .metadata()
-            .map_err(|e| Error::unavailable(format!("reading {shown}")).with_source(e))?
-            .len();
-        let head = head_hash(&mut file).map_err(|e| e.context(&shown))?;
-        let mut state = match self.states.get(&key) {
-            Some(s) if s.head == head && s.offset <= len => s.clone(),
-            Some(s) if s.offset > len => {
-                self.stats.files_skipped += 1;
-                self.stats.warnings.push(format!(
-                    "{shown}: shorter than when it was imported ({len} < {} bytes); skipped",
-                    s.offset
-                ));
-                return Ok(());
-            }
-            Some(_) => {
-                self.stats.warnings.push(format!(
-                    "{shown}: its first line changed since the last import; read as a new file"
-                ));
-                FileState {
-                    head: head.clone(),
-                    ..FileState::default()
-                }
-            }
-            None => FileState {
-                head: head.clone(),
-                ..FileState::default()
-            },
+        let source = ClaudeCodeLogs {
+            pricing: self.pricing,
         };
-        if state.offset == len {
-            self.stats.files_unchanged += 1;
-            return Ok(());
-        }
-        self.stats.files_read += 1;
+        crate::jsonl::import(
+            &self.lake,
+            self.redactor.clone(),
+            self.options.clone(),
+            source,
+            paths,
+            progress,
+        )
+        .await
+    }
+}
+
+/// Claude Code transcripts as a [`SessionLogSource`].
+struct ClaudeCodeLogs {
+    pricing: &'static PricingTable,
+}
+
+impl SessionLogSource for ClaudeCodeLogs {
+    const SOURCE: &'static str = SOURCE;
+    type Carry = Carry;
+    type Mapper = FileMapper<'static>;
+
+    fn mapper(
+        &self,
+        path: &Path,
+        shown: String,
+        carry: Carry,
+        states: &FileStates<Carry>,
+    ) -> FileMapper<'static> {
         let subagent = subagent_id(path).map(|agent_id| {
             let meta: AgentMeta = std::fs::read(path.with_extension("meta.json"))
                 .ok()
@@ -289,7 +108,7 @@ impl ImportRun<'_> {
                 .unwrap_or_default();
             let parent_task = meta.tool_use_id.as_ref().and_then(|tool| {
                 let parent = parent_transcript(path)?;
-                let carry = &self.states.get(&key_of(&parent))?.carry;
+                let carry = &states.get(&key_of(&parent))?.carry;
                 carry
                     .agent_calls
                     .iter()
@@ -313,81 +132,50 @@ impl ImportRun<'_> {
                 .and_then(|n| n.to_str())
                 .map(str::to_string)
         };
-        let mut mapper = FileMapper::new(
-            self.pricing,
-            shown.clone(),
-            file_session,
-            subagent,
-            std::mem::take(&mut state.carry),
-        );
-        file.seek(SeekFrom::Start(state.offset))
-            .map_err(|e| Error::unavailable(format!("reading {shown}")).with_source(e))?;
-        let mut reader = BufReader::with_capacity(1 << 20, file);
-        let mut buf = Vec::with_capacity(64 * 1024);
-        loop {
-            buf.clear();
-            let n = reader
-                .read_until(b'\n', &mut buf)
-                .map_err(|e| Error::unavailable(format!("reading {shown}")).with_source(e))?;
-            if n == 0 {
-                break;
-            }
-            let complete = buf.last() == Some(&b'\n');
-            if !complete && serde_json::from_slice::<serde::de::IgnoredAny>(&buf).is_err() {
-                // A half-written last line: left for the next import. (A last line without a
-                // newline that is a whole JSON value is complete: nothing can extend it.)
-                self.stats.pending_bytes += n as u64;
-                break;
-            }
-            let line_no = state.line + 1;
-            let offset = state.offset;
-            let text = String::from_utf8_lossy(&buf[..if complete { n - 1 } else { n }]);
-            let text = text.trim_end_matches('\r');
-            if !text.trim().is_empty() {
-                mapper.map_line(text, line_no, offset, &mut self.sink, once, &mut self.stats)?;
-            }
-            state.offset += n as u64;
-            state.line = line_no;
-            self.stats.lines += 1;
-            self.stats.bytes += n as u64;
-            self.since_commit += n as u64;
-            self.progress.advance(n as u64);
-            if self.since_commit >= self.options.commit_every_bytes {
-                mapper.finish_llm();
-                mapper.drain(&mut self.sink, once, &mut self.stats)?;
-                self.save_state(&key, &state, &mapper)?;
-                self.sink.commit()?;
-                self.since_commit = 0;
-            }
-        }
-        mapper.finish_llm();
-        mapper.flush_orphans(self.options.now_micros)?;
-        mapper.drain(&mut self.sink, once, &mut self.stats)?;
-        self.save_state(&key, &state, &mapper)?;
-        Ok(())
-    }
-
-    fn save_state(&mut self, key: &str, state: &FileState, mapper: &FileMapper<'_>) -> Result<()> {
-        let mut saved = state.clone();
-        saved.carry = mapper.carry.clone();
-        let json = serde_json::to_string(&saved)
-            .map_err(|e| Error::internal("serialising import state").with_source(e))?;
-        self.sink.set_source_state(SourceState {
-            source: SOURCE.to_string(),
-            key: key.to_string(),
-            state: json,
-        })?;
-        self.states.insert(key.to_string(), saved);
-        Ok(())
+        FileMapper::new(self.pricing, shown, file_session, subagent, carry)
     }
 }
 
-/// The ledger key of a file: its absolute path.
-fn key_of(path: &Path) -> String {
-    std::path::absolute(path)
-        .unwrap_or_else(|_| path.to_path_buf())
-        .display()
-        .to_string()
+impl FileMapping for FileMapper<'static> {
+    type Carry = Carry;
+
+    fn map_line(
+        &mut self,
+        line: &str,
+        line_no: u64,
+        offset: u64,
+        sink: &mut RowSink,
+        once: &mut dyn OnceFilter,
+        stats: &mut ImportStats,
+    ) -> Result<()> {
+        FileMapper::map_line(self, line, line_no, offset, sink, once, stats)
+    }
+
+    fn checkpoint(
+        &mut self,
+        sink: &mut RowSink,
+        once: &mut dyn OnceFilter,
+        stats: &mut ImportStats,
+    ) -> Result<()> {
+        self.finish_llm();
+        self.drain(sink, once, stats)
+    }
+
+    fn finish(
+        &mut self,
+        now: i64,
+        sink: &mut RowSink,
+        once: &mut dyn OnceFilter,
+        stats: &mut ImportStats,
+    ) -> Result<()> {
+        self.finish_llm();
+        self.flush_orphans(now)?;
+        self.drain(sink, once, stats)
+    }
+
+    fn carry(&self) -> Carry {
+        self.carry.clone()
+    }
 }
 
 #[cfg(test)]

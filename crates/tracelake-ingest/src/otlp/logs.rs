@@ -14,6 +14,7 @@ use super::attrs::{Attrs, hex, object, to_json};
 use super::traces::{decision, ended_after, micros, price, set_files};
 use super::{Mapped, ResourceCtx};
 use crate::claude_code::identity;
+use crate::codex::identity as codex_identity;
 use crate::ids;
 
 fn body_text(r: &LogRecord) -> Option<String> {
@@ -296,8 +297,10 @@ pub fn genai_messages(req: &ExportLogsServiceRequest, into: &mut SpanMessages) {
 /// Codex's OTel events (`[otel]` in its config.toml; testdata/codex-otlp/README.md): the
 /// prompt, each response's usage (`codex.sse_event` of kind `response.completed` that carries
 /// token counts), tool results and tool decisions. Other Codex events stay `event` rows.
-/// Returns None for those.
+/// Returns None for those. Tool calls and decisions carry the ids and emit-once keys the
+/// rollout importer gives them (`codex::identity`), so a call seen both ways is one row.
 fn codex_event(s: &mut Span, a: &Attrs<'_>, name: &str, pricing: &PricingTable) -> Option<Mapped> {
+    let mut key = None;
     s.agent = Some("codex".to_string());
     s.model = a.str(&["model"]);
     if let Some(ts) = a.str(&["event.timestamp"])
@@ -336,7 +339,9 @@ fn codex_event(s: &mut Span, a: &Attrs<'_>, name: &str, pricing: &PricingTable) 
         "codex.tool_result" => {
             let call = a.str(&["call_id"]);
             if let Some(c) = &call {
-                s.span_id = ids::span_id(&["codex-tool", &s.session_id, c]);
+                let id = codex_identity::tool(&s.session_id, c);
+                s.span_id = id.span_id;
+                key = Some(id.key);
             }
             s.kind = SpanKind::Tool;
             s.tool_name = a.str(&["tool_name"]);
@@ -375,8 +380,10 @@ fn codex_event(s: &mut Span, a: &Attrs<'_>, name: &str, pricing: &PricingTable) 
         "codex.tool_decision" => {
             let call = a.str(&["call_id"]);
             if let Some(c) = &call {
-                s.span_id = ids::span_id(&["codex-permission", &s.session_id, c]);
-                s.parent_span_id = Some(ids::span_id(&["codex-tool", &s.session_id, c]));
+                let id = codex_identity::permission(&s.session_id, c);
+                s.span_id = id.span_id;
+                key = Some(id.key);
+                s.parent_span_id = Some(codex_identity::tool(&s.session_id, c).span_id);
             }
             s.kind = SpanKind::Permission;
             s.tool_name = a.str(&["tool_name"]);
@@ -387,5 +394,5 @@ fn codex_event(s: &mut Span, a: &Attrs<'_>, name: &str, pricing: &PricingTable) 
         }
         _ => return None,
     }
-    Some(Mapped::Span(s.clone(), None))
+    Some(Mapped::Span(s.clone(), key))
 }

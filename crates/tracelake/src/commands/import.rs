@@ -1,4 +1,4 @@
-//! `tracelake import claude-code`: progress while it runs, a summary at the end, and an exit
+//! `tracelake import claude-code` and `tracelake import codex`: progress while it runs, a summary at the end, and an exit
 //! status that says whether anything was skipped.
 
 use std::path::PathBuf;
@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{Result, bail};
 use clap::ValueEnum;
-use tracelake_ingest::{ClaudeCodeImporter, ImportOptions, ImportSummary, Redactor};
+use tracelake_ingest::{ClaudeCodeImporter, CodexImporter, ImportOptions, ImportSummary, Redactor};
 
 use super::{Env, lib, note};
 use crate::output;
@@ -33,6 +33,58 @@ pub fn default_claude_dir() -> Option<PathBuf> {
     std::env::home_dir().map(|h| h.join(".claude").join("projects"))
 }
 
+/// The default Codex folder: `$CODEX_HOME/sessions`, else `~/.codex/sessions`.
+pub fn default_codex_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("CODEX_HOME").filter(|v| !v.is_empty()) {
+        return Some(PathBuf::from(dir).join("sessions"));
+    }
+    std::env::home_dir().map(|h| h.join(".codex").join("sessions"))
+}
+
+/// Imports Codex rollouts and prints the summary.
+pub async fn codex(env: &Env, paths: Vec<PathBuf>, format: SummaryFormat) -> Result<ExitCode> {
+    let paths = if paths.is_empty() {
+        match default_codex_dir() {
+            Some(d) if d.exists() => vec![d],
+            Some(d) => bail!(
+                "no Codex sessions at {} (pass a folder, or set CODEX_HOME)",
+                d.display()
+            ),
+            None => bail!("cannot find a home folder; pass the folder to import"),
+        }
+    } else {
+        paths
+    };
+    let lake = env.lake().await?;
+    let importer = CodexImporter::new(lake, redactor(env)?, options(env));
+    let summary = importer
+        .import(&paths, Arc::new(ImportBar::new("importing")))
+        .await
+        .map_err(lib)?;
+    print_summary(&summary, format)?;
+    Ok(exit_status(&summary))
+}
+
+fn redactor(env: &Env) -> Result<Arc<Redactor>> {
+    Ok(Arc::new(Redactor::new(&env.config.redact).map_err(lib)?))
+}
+
+fn options(env: &Env) -> ImportOptions {
+    ImportOptions {
+        commit_every_bytes: env.config.import.commit_every_mib.max(1) * 1024 * 1024,
+        ..ImportOptions::default()
+    }
+}
+
+/// Exit status of a finished import: [`EXIT_SKIPPED`] when malformed lines were skipped.
+fn exit_status(summary: &ImportSummary) -> ExitCode {
+    if summary.stats.malformed > 0 {
+        ExitCode::from(EXIT_SKIPPED)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
 /// Imports Claude Code logs and prints the summary.
 pub async fn claude_code(
     env: &Env,
@@ -53,22 +105,13 @@ pub async fn claude_code(
     };
     let summary = import_claude_code(env, &paths).await?;
     print_summary(&summary, format)?;
-    Ok(if summary.stats.malformed > 0 {
-        ExitCode::from(EXIT_SKIPPED)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(exit_status(&summary))
 }
 
 /// Runs a Claude Code import with a progress bar.
 pub async fn import_claude_code(env: &Env, paths: &[PathBuf]) -> Result<ImportSummary> {
     let lake = env.lake().await?;
-    let redactor = Arc::new(Redactor::new(&env.config.redact).map_err(lib)?);
-    let options = ImportOptions {
-        commit_every_bytes: env.config.import.commit_every_mib.max(1) * 1024 * 1024,
-        ..ImportOptions::default()
-    };
-    let importer = ClaudeCodeImporter::new(lake, redactor, options);
+    let importer = ClaudeCodeImporter::new(lake, redactor(env)?, options(env));
     importer
         .import(paths, Arc::new(ImportBar::new("importing")))
         .await
@@ -103,6 +146,7 @@ pub fn print_summary(summary: &ImportSummary, format: SummaryFormat) -> Result<(
             "output_tokens": s.output_tokens,
             "cache_read_tokens": s.cache_read_tokens,
             "cache_write_tokens": s.cache_write_tokens,
+            "reasoning_tokens": s.reasoning_tokens,
             "cost_usd": s.cost_usd,
             "masked_secrets": s.masked,
             "pending_bytes": s.pending_bytes,
@@ -144,8 +188,13 @@ pub fn print_summary(summary: &ImportSummary, format: SummaryFormat) -> Result<(
         s.subagents
     ));
     output::line(format!(
-        "  tokens: {} input, {} output, {} cache read, {} cache write; cost ${:.4}",
-        s.input_tokens, s.output_tokens, s.cache_read_tokens, s.cache_write_tokens, s.cost_usd
+        "  tokens: {} input, {} output ({} reasoning), {} cache read, {} cache write; cost ${:.4}",
+        s.input_tokens,
+        s.output_tokens,
+        s.reasoning_tokens,
+        s.cache_read_tokens,
+        s.cache_write_tokens,
+        s.cost_usd
     ));
     for (model, calls) in &s.unpriced_models {
         output::line(format!(

@@ -66,6 +66,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             ImportSource::ClaudeCode { paths, format } => {
                 import::claude_code(&env, paths, format).await
             }
+            ImportSource::Codex { paths, format } => import::codex(&env, paths, format).await,
         },
         Command::Sql {
             query,

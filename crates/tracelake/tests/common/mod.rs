@@ -94,6 +94,7 @@ impl Tl {
             .arg(self.home())
             .env("HOME", &fake_home)
             .env_remove("CLAUDE_CONFIG_DIR")
+            .env_remove("CODEX_HOME")
             .env_remove("TRACELAKE_HOME")
             .env_remove("TRACELAKE_WAREHOUSE")
             .env("TZ", "UTC");
@@ -115,6 +116,17 @@ impl Tl {
         self.run(&[
             "import",
             "claude-code",
+            path.to_str().expect("utf-8 path"),
+            "--format",
+            "json",
+        ])
+    }
+
+    /// `import codex PATH --format json`.
+    pub fn import_codex(&self, path: &Path) -> Run {
+        self.run(&[
+            "import",
+            "codex",
             path.to_str().expect("utf-8 path"),
             "--format",
             "json",
@@ -200,6 +212,44 @@ pub fn truth_usage(path: &Path) -> [i64; 4] {
         t[3] += u["cache_read_input_tokens"].as_i64().unwrap_or(0);
     }
     t
+}
+
+/// Token sums of a Codex run's stand-in log (`{"responses": [{"usage": …}, …]}`, the
+/// Responses API's usage): `[input (cached included), cached, output (reasoning included),
+/// reasoning, responses]`.
+pub fn codex_truth(path: &Path) -> [i64; 5] {
+    let v: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let mut t = [0i64; 5];
+    for r in v["responses"].as_array().unwrap() {
+        let u = &r["usage"];
+        t[0] += u["input_tokens"].as_i64().unwrap();
+        t[1] += u["input_tokens_details"]["cached_tokens"]
+            .as_i64()
+            .unwrap_or(0);
+        t[2] += u["output_tokens"].as_i64().unwrap();
+        t[3] += u["output_tokens_details"]["reasoning_tokens"]
+            .as_i64()
+            .unwrap_or(0);
+        t[4] += 1;
+    }
+    t
+}
+
+/// The same sums over the lake's Codex model calls (`WHERE` clause on `spans`): input is
+/// stored without the cached tokens, so it is added back.
+pub fn codex_lake_totals(tl: &Tl, filter: &str) -> [i64; 5] {
+    let row = &tl.sql(&format!(
+        "SELECT sum(input_tokens) AS i, sum(cache_read_tokens) AS c, sum(output_tokens) AS o, \
+         sum(reasoning_tokens) AS r, count(*) AS n FROM spans WHERE kind = 'llm' AND {filter}"
+    ))[0];
+    let c = as_i64(&row["c"]);
+    [
+        as_i64(&row["i"]) + c,
+        c,
+        as_i64(&row["o"]),
+        as_i64(&row["r"]),
+        as_i64(&row["n"]),
+    ]
 }
 
 /// Copies a folder recursively.

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use tracelake_model::{Span, SpanKind};
+use tracelake_model::{Decision, Span, SpanKind, Status};
 
 /// How many malformed-line messages are kept verbatim (all are counted).
 pub const MAX_MALFORMED_MESSAGES: usize = 200;
@@ -62,6 +62,8 @@ pub struct ImportStats {
     pub cache_read_tokens: i64,
     /// Cache-write tokens.
     pub cache_write_tokens: i64,
+    /// Reasoning tokens (part of the output tokens, counted apart as well).
+    pub reasoning_tokens: i64,
     /// Cost of the priced model calls written.
     pub cost_usd: f64,
     /// Secret values masked.
@@ -99,7 +101,38 @@ impl ImportStats {
         self.output_tokens += s.output_tokens.unwrap_or(0);
         self.cache_read_tokens += s.cache_read_tokens.unwrap_or(0);
         self.cache_write_tokens += s.cache_write_tokens.unwrap_or(0);
+        self.reasoning_tokens += s.reasoning_tokens.unwrap_or(0);
         self.cost_usd += s.cost_usd.unwrap_or(0.0);
+    }
+
+    /// Counts a span about to be written.
+    pub(crate) fn count_written(&mut self, span: &Span) {
+        self.count_span(span.kind);
+        match span.kind {
+            SpanKind::Task => self.tasks += 1,
+            SpanKind::Agent => self.subagents += 1,
+            SpanKind::Tool => {
+                self.tool_calls += 1;
+                match span.status {
+                    Status::Error => self.tool_errors += 1,
+                    Status::Unset => self.orphan_tools += 1,
+                    Status::Ok => {}
+                }
+            }
+            SpanKind::Permission if span.decision == Some(Decision::Deny) => self.denials += 1,
+            SpanKind::Llm => {
+                self.add_tokens(span);
+                if span.cost_usd.is_none() {
+                    self.unpriced(span.model.as_deref().unwrap_or(""));
+                }
+            }
+            SpanKind::Event => match span.name.as_deref() {
+                Some("interrupted") => self.interruptions += 1,
+                Some("compact") => self.compactions += 1,
+                _ => {}
+            },
+            _ => {}
+        }
     }
 
     /// Total spans written.
