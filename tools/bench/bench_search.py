@@ -13,7 +13,11 @@ Warm runs are the median of --runs; a cold run (page cache dropped) is measured 
 process may write /proc/sys/vm/drop_caches. Prints a Markdown table; JSON in
 BENCH_DIR/search.json.
 
-usage: tools/bench/bench_search.py [--size 5GB] [--runs 3]
+With --s3-size (e.g. 500MB) it instead imports a corpus of that size into an S3 warehouse on
+a loopback S3-protocol server (moto, tools/test/s3_server.py) and reports, per pattern, the
+GET requests and bytes a search read next to the size of the data it searched.
+
+usage: tools/bench/bench_search.py [--size 5GB] [--runs 3] [--s3-size 500MB]
 env: BENCH_DIR (default /tmp/tracelake-bench), CARGO_TARGET_DIR, TRACELAKE_TEST_TOOLS
 """
 import argparse
@@ -76,11 +80,53 @@ def drop_caches():
         return False
 
 
+def s3_bench(size):
+    corpus = f"{bench}/search-corpus-{size}"
+    home = f"{bench}/search-s3-home-{size}"
+    if not os.path.exists(f"{corpus}/truth.json"):
+        shutil.rmtree(corpus, ignore_errors=True)
+        sh([testkit, "gen-claude", "--out", corpus, "--size", size, "--seed", "42"])
+    shutil.rmtree(home, ignore_errors=True)
+    os.makedirs(f"{home}/user-home")
+    here = os.path.dirname(os.path.abspath(__file__))
+    server = subprocess.Popen([python, f"{here}/../test/s3_server.py", "bench"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True)
+    port = int(server.stdout.readline().split()[1])
+    env = {"TRACELAKE_HOME": home, "HOME": f"{home}/user-home", "AWS_ACCESS_KEY_ID": "test",
+           "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1",
+           "TRACELAKE_WAREHOUSE": "s3://bench/w", "TRACELAKE_S3_ENDPOINT": f"http://127.0.0.1:{port}"}
+    try:
+        sh([tl, "import", "claude-code", f"{corpus}/projects", "--format", "json"], env, ok=(0, 3))
+        sh([tl, "compact"], env)
+        rows = []
+        for label, p, regex in PATTERNS + [("absent", "no such text anywhere", False)]:
+            cmd = [tl, "search", p, "--count", "--explain"] + (["-e"] if regex else [])
+            secs, out, err = sh(cmd, env, ok=(0, 1))
+            ex = json.loads(err.splitlines()[0])
+            rows.append({"label": label, "pattern": p, "hits": int(out.strip()), "secs": secs, **ex})
+    finally:
+        server.stdin.close()
+        server.wait(timeout=30)
+    with open(f"{bench}/search-s3.json", "w") as f:
+        json.dump(rows, f, indent=2)
+    print("| pattern | hits | time | GET requests | bytes read | data searched | read / data | index bytes |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        io, ix = r["io"], r["index"]
+        print(f"| {r['label']}: `{r['pattern']}` | {r['hits']} | {r['secs']:.2f} s | {io['get_requests']} | "
+              f"{io['get_bytes'] / 1e6:.1f} MB | {ix['data_bytes'] / 1e6:.1f} MB | "
+              f"{100 * io['get_bytes'] / max(ix['data_bytes'], 1):.1f} % | {ix['index_bytes'] / 1e6:.1f} MB |")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--size", default="5GB")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--s3-size")
     args = ap.parse_args()
+    if args.s3_size:
+        return s3_bench(args.s3_size)
     corpus = f"{bench}/search-corpus-{args.size}"
     home = f"{bench}/search-home-{args.size}"
     env = {"TRACELAKE_HOME": home, "HOME": f"{home}/user-home"}

@@ -11,6 +11,7 @@ use tracelake_lake::Lake;
 use tracelake_model::{Error, Result, TableKind};
 
 use crate::grep::GrepUdf;
+use crate::io::{CountingStore, IoStats};
 use crate::provider::{GrepStats, LakeTable};
 use crate::views::VIEWS;
 
@@ -19,6 +20,7 @@ use crate::views::VIEWS;
 pub struct QueryEngine {
     ctx: SessionContext,
     grep_stats: Arc<std::sync::Mutex<GrepStats>>,
+    io: Arc<CountingStore>,
 }
 
 impl std::fmt::Debug for QueryEngine {
@@ -75,8 +77,9 @@ impl QueryEngine {
         let warehouse = lake.warehouse();
         let store_url = ObjectStoreUrl::parse(warehouse.store_url())
             .map_err(|e| df_error("registering the warehouse", e))?;
+        let io = Arc::new(CountingStore::new(warehouse.store().clone()));
         ctx.runtime_env()
-            .register_object_store(store_url.as_ref(), warehouse.store().clone());
+            .register_object_store(store_url.as_ref(), io.clone());
         for kind in TableKind::ALL {
             let files = lake.files(kind).await?;
             let paths = files
@@ -99,7 +102,11 @@ impl QueryEngine {
             ctx.register_table(*name, plan)
                 .map_err(|e| df_error(&format!("defining view {name}"), e))?;
         }
-        Ok(Self { ctx, grep_stats })
+        Ok(Self {
+            ctx,
+            grep_stats,
+            io,
+        })
     }
 
     /// What the text index did for `grep` filters on `spans` since the last call (and resets).
@@ -108,6 +115,11 @@ impl QueryEngine {
             Ok(mut s) => std::mem::take(&mut *s),
             Err(_) => GrepStats::default(),
         }
+    }
+
+    /// Reads from the warehouse by queries since the last call (and resets).
+    pub fn take_io_stats(&self) -> IoStats {
+        self.io.take()
     }
 
     /// The DataFusion context (for registering more tables or functions).

@@ -7,6 +7,7 @@
 
 pub mod engine;
 pub mod grep;
+pub mod io;
 pub mod provider;
 pub mod reports;
 pub mod search;

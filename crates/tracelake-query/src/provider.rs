@@ -48,6 +48,8 @@ pub struct LakeTable {
 pub struct GrepStats {
     /// Data files the scans considered (after partition pruning).
     pub files: u64,
+    /// Their bytes.
+    pub data_bytes: u64,
     /// Files the index showed cannot match (not read).
     pub files_skipped: u64,
     /// Files without a usable index (missing or stale): scanned whole.
@@ -301,6 +303,7 @@ impl datafusion::catalog::TableProvider for LakeTable {
                         continue;
                     };
                     stats.files += 1;
+                    stats.data_bytes += f.size;
                     match plan {
                         IndexPlan::Unindexed(why) => {
                             tracing::debug!(file = %f.path, %why, "no usable text index: scanning");
@@ -333,6 +336,7 @@ impl datafusion::catalog::TableProvider for LakeTable {
             Some(_) => {
                 if let Ok(mut stats) = self.grep_stats.lock() {
                     stats.files += files.len() as u64;
+                    stats.data_bytes += files.iter().map(|f| f.size).sum::<u64>();
                     stats.files_scanned += files.len() as u64;
                 }
                 planned = files.iter().map(|f| (*f, None)).collect();

@@ -125,6 +125,8 @@ pub struct SearchResult {
     pub truncated: bool,
     /// What the text index did.
     pub index: GrepStats,
+    /// What was read from the warehouse (index and data).
+    pub io: crate::io::IoStats,
 }
 
 fn fields(req: &SearchRequest) -> Vec<SearchField> {
@@ -191,6 +193,7 @@ pub async fn search(engine: &QueryEngine, req: &SearchRequest) -> Result<SearchR
         return Ok(SearchResult::default());
     };
     engine.take_grep_stats();
+    engine.take_io_stats();
     let mut columns = vec![
         col("session_id"),
         col("span_id"),
@@ -239,16 +242,18 @@ pub async fn search(engine: &QueryEngine, req: &SearchRequest) -> Result<SearchR
         hits,
         truncated,
         index: engine.take_grep_stats(),
+        io: engine.take_io_stats(),
     })
 }
 
 /// Counts hits (matching fields of spans) without fetching them.
-pub async fn count(engine: &QueryEngine, req: &SearchRequest) -> Result<(u64, GrepStats)> {
+pub async fn count(engine: &QueryEngine, req: &SearchRequest) -> Result<(u64, SearchResult)> {
     Pattern::new(&req.pattern, req.regex, req.ignore_case)?;
     let Some(filter) = filter(req) else {
-        return Ok((0, GrepStats::default()));
+        return Ok((0, SearchResult::default()));
     };
     engine.take_grep_stats();
+    engine.take_io_stats();
     let sums: Vec<Expr> = fields(req)
         .into_iter()
         .map(|f| sum(cast(grep_expr(req, f), DataType::Int64)).alias(f.column()))
@@ -270,7 +275,15 @@ pub async fn count(engine: &QueryEngine, req: &SearchRequest) -> Result<(u64, Gr
             total += c.iter().flatten().map(|v| v as u64).sum::<u64>();
         }
     }
-    Ok((total, engine.take_grep_stats()))
+    Ok((
+        total,
+        SearchResult {
+            hits: Vec::new(),
+            truncated: false,
+            index: engine.take_grep_stats(),
+            io: engine.take_io_stats(),
+        },
+    ))
 }
 
 fn text<'a>(batch: &'a RecordBatch, name: &str, row: usize) -> Result<Option<&'a str>> {

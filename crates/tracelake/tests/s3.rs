@@ -122,9 +122,9 @@ fn search_on_s3_reads_indexes_by_range_and_answers_like_local() {
         all.extend_from_slice(args);
         let r = tl.run(&all);
         assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
-        let stats: serde_json::Value =
+        let explain: serde_json::Value =
             serde_json::from_str(r.stderr.lines().next().unwrap()).unwrap();
-        (r.stdout, stats["index"].clone())
+        (r.stdout, explain)
     };
     assert!(as_i64(&local.scalar("SELECT count(*) FROM spans")) > 0);
     for args in [
@@ -134,7 +134,8 @@ fn search_on_s3_reads_indexes_by_range_and_answers_like_local() {
         &["no such text anywhere"],
         &["错误"],
     ] {
-        let (hits_s3, stats) = search(&s3, args);
+        let (hits_s3, explain) = search(&s3, args);
+        let stats = &explain["index"];
         let (hits_local, _) = search(&local, args);
         assert_eq!(hits_s3, hits_local, "{args:?}");
         if stats["used_index"] == true {
@@ -145,12 +146,23 @@ fn search_on_s3_reads_indexes_by_range_and_answers_like_local() {
             assert!(as_i64(&stats["index_requests"]) > 0, "{stats}");
         }
     }
-    // A search that matches nothing reads only index bytes, a few ranges per file.
-    let (_, stats) = search(&s3, &["no such text anywhere"]);
-    assert_eq!(stats["files_skipped"], stats["files"], "{stats}");
+    // A search that matches nothing reads only index bytes, a few ranges per file, and
+    // less than the data it rules out.
+    let (_, explain) = search(&s3, &["no such text anywhere"]);
+    let stats = &explain["index"];
+    assert_eq!(stats["files_skipped"], stats["files"], "{explain}");
     assert!(
         as_i64(&stats["index_requests"]) <= 6 * as_i64(&stats["files"]),
-        "{stats}"
+        "{explain}"
+    );
+    let io = &explain["io"];
+    assert!(
+        as_i64(&io["get_requests"]) <= as_i64(&stats["index_requests"]),
+        "{explain}"
+    );
+    assert!(
+        as_i64(&io["get_bytes"]) < as_i64(&stats["data_bytes"]),
+        "{explain}"
     );
 }
 

@@ -132,12 +132,12 @@ pub async fn run(env: &Env, args: SearchArgs) -> Result<ExitCode> {
     };
     let engine = env.engine().await?;
     if args.count {
-        let (n, stats) = search::count(&engine, &req).await.map_err(lib)?;
+        let (n, result) = search::count(&engine, &req).await.map_err(lib)?;
         match args.format {
             SearchFormat::Json => output::line(serde_json::json!({ "hits": n }).to_string()),
             SearchFormat::Table => output::line(n.to_string()),
         }
-        index_note(&stats, args.explain);
+        index_note(&result, args.explain);
         return Ok(if n > 0 {
             ExitCode::SUCCESS
         } else {
@@ -201,7 +201,7 @@ pub async fn run(env: &Env, args: SearchArgs) -> Result<ExitCode> {
             result.hits.len()
         ));
     }
-    index_note(&result.index, args.explain);
+    index_note(&result, args.explain);
     Ok(if result.hits.is_empty() {
         ExitCode::from(1)
     } else {
@@ -215,9 +215,10 @@ fn micros_to_rfc3339(micros: i64) -> String {
         .unwrap_or_default()
 }
 
-fn index_note(stats: &tracelake_query::GrepStats, explain: bool) {
+fn index_note(result: &tracelake_query::SearchResult, explain: bool) {
+    let stats = &result.index;
     if explain {
-        note(serde_json::json!({ "index": stats }).to_string());
+        note(serde_json::json!({ "index": stats, "io": result.io }).to_string());
     }
     if stats.files_unindexed > 0 {
         note(format!(
