@@ -103,7 +103,10 @@ def s3_bench(size):
         for label, p, regex in PATTERNS + [("absent", "no such text anywhere", False)]:
             cmd = [tl, "search", p, "--count", "--explain"] + (["-e"] if regex else [])
             secs, out, err = sh(cmd, env, ok=(0, 1))
-            ex = json.loads(err.splitlines()[0])
+            line = next((l for l in err.splitlines() if l.startswith('{"index"')), None)
+            if line is None:
+                sys.exit(f"{' '.join(cmd)}: no --explain line in:\n{err}")
+            ex = json.loads(line)
             rows.append({"label": label, "pattern": p, "hits": int(out.strip()), "secs": secs, **ex})
     finally:
         server.stdin.close()
@@ -150,7 +153,10 @@ def main():
     def tl_count(p, regex, ci=False):
         cmd = [tl, "search", p, "--count", "--explain"] + (["-e"] if regex else []) + (["-i"] if ci else [])
         secs, out, err = sh(cmd, env, ok=(0, 1))
-        return secs, (int(out.strip()), json.loads(err.splitlines()[0])["index"])
+        line = next((l for l in err.splitlines() if l.startswith('{"index"')), None)
+        if line is None:
+            sys.exit(f"{' '.join(cmd)}: no --explain line in:\n{err}")
+        return secs, (int(out.strip()), json.loads(line)["index"])
 
     def tl_sql_spans(p, regex, ci):
         fn = "grep_regex" if regex else "grep"

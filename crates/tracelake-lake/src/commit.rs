@@ -137,6 +137,11 @@ pub(crate) async fn prepare(
     let mut removed_found: HashSet<String> = HashSet::new();
     let (mut removed_rows, mut removed_bytes) = (0i64, 0i64);
     for manifest in state.manifests(warehouse).await? {
+        // Deletions recorded by an earlier snapshot need not be carried on: a manifest with
+        // no added or existing files describes nothing live (Iceberg's manifest filtering).
+        if !manifest.has_added_files() && !manifest.has_existing_files() {
+            continue;
+        }
         if removed.is_empty() {
             manifests.push(manifest);
             continue;

@@ -114,6 +114,11 @@ impl TableState {
     pub async fn live_files(&self, warehouse: &Warehouse) -> Result<Vec<LiveFile>> {
         let mut out = Vec::new();
         for manifest in self.manifests(warehouse).await? {
+            // A manifest with neither added nor existing files lists only deletions: nothing
+            // live to read (the manifest list says so without opening it).
+            if !manifest.has_added_files() && !manifest.has_existing_files() {
+                continue;
+            }
             for entry in read_manifest(warehouse, &manifest).await? {
                 if entry.is_alive() {
                     let day = partition_day(entry.data_file.partition());

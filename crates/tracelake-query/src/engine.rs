@@ -1,5 +1,6 @@
-//! The query engine: a DataFusion session over the lake's tables (as of the moment it was
-//! opened) and the views, with errors that say what went wrong and what exists.
+//! The query engine: a DataFusion session over the lake's tables (each as of the first query
+//! that reads it: a query lists only the files of the tables it touches) and the views, with
+//! errors that say what went wrong and what exists.
 
 use std::sync::Arc;
 
@@ -81,12 +82,7 @@ impl QueryEngine {
         ctx.runtime_env()
             .register_object_store(store_url.as_ref(), io.clone());
         for kind in TableKind::ALL {
-            let files = lake.files(kind).await?;
-            let paths = files
-                .iter()
-                .map(|f| warehouse.path(&f.location).map(|p| p.to_string()))
-                .collect::<Result<Vec<_>>>()?;
-            let table = LakeTable::new(kind, &files, paths, store_url.clone());
+            let table = LakeTable::lazy(kind, lake.clone(), store_url.clone());
             if kind == TableKind::Spans {
                 grep_stats = table.grep_stats();
             }

@@ -16,6 +16,9 @@ use object_store::{
     PutMultipartOptions, PutOptions, PutPayload, PutResult, Result,
 };
 
+/// Ranges closer than this are read in one request.
+const COALESCE_GAP: u64 = 64 * 1024;
+
 /// Reads counted so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct IoStats {
@@ -88,6 +91,7 @@ impl ObjectStore for CountingStore {
         if head {
             self.head_requests.fetch_add(1, Ordering::Relaxed);
         } else {
+            tracing::trace!(%location, start = result.range.start, end = result.range.end, "GET");
             self.get_requests.fetch_add(1, Ordering::Relaxed);
             self.get_bytes.fetch_add(
                 result.range.end.saturating_sub(result.range.start),
@@ -98,7 +102,10 @@ impl ObjectStore for CountingStore {
     }
 
     async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
-        // The default: coalesce, then one counted `get_opts` per merged range.
+        // Coalesce ranges less than `COALESCE_GAP` apart, then one counted `get_opts` per
+        // merged range. object_store's default gap (1 MiB) turns the few pages a selective
+        // search needs, spread over a row group's columns, into one read of nearly the whole
+        // file; a small gap reads pages, at the price of more (concurrent) requests.
         object_store::coalesce_ranges(
             ranges,
             |range| async move {
@@ -108,7 +115,7 @@ impl ObjectStore for CountingStore {
                 };
                 self.get_opts(location, options).await?.bytes().await
             },
-            object_store::OBJECT_STORE_COALESCE_DEFAULT,
+            COALESCE_GAP,
         )
         .await
     }

@@ -12,6 +12,7 @@ use datafusion::catalog::Session;
 use datafusion::common::ScalarValue;
 use datafusion::datasource::TableType;
 use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::ParquetFileReaderFactory;
 use datafusion::datasource::physical_plan::parquet::{ParquetAccessPlan, RowGroupAccess};
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
@@ -20,8 +21,10 @@ use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
 use datafusion::parquet::arrow::arrow_reader::RowSelection;
+use datafusion::parquet::arrow::async_reader::{AsyncFileReader, ParquetObjectReader};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
 use futures::StreamExt;
 use object_store::ObjectStore;
 use object_store::path::Path as ObjectPath;
@@ -37,7 +40,10 @@ use tracelake_model::TableKind;
 pub struct LakeTable {
     kind: TableKind,
     schema: SchemaRef,
-    files: Vec<PlannedFile>,
+    /// The snapshot's files: given, or read from `lake` at the first scan (a query touches
+    /// only the tables it reads; reading a table's manifests is most of an engine's start-up).
+    files: tokio::sync::OnceCell<Vec<PlannedFile>>,
+    lake: Option<tracelake_lake::Lake>,
     store_url: ObjectStoreUrl,
     grep_stats: Arc<Mutex<GrepStats>>,
 }
@@ -77,6 +83,20 @@ struct PlannedFile {
     session_bounds: Option<(String, String)>,
 }
 
+fn plan_files(files: &[FileInfo], paths: Vec<String>) -> Vec<PlannedFile> {
+    files
+        .iter()
+        .zip(paths)
+        .map(|(f, path)| PlannedFile {
+            path,
+            size: f.size,
+            day: f.day,
+            rows: f.rows,
+            session_bounds: f.text_bounds.get("session_id").cloned(),
+        })
+        .collect()
+}
+
 impl LakeTable {
     /// A provider over `files` of table `kind`; paths are object-store paths in `store_url`.
     pub fn new(
@@ -85,21 +105,24 @@ impl LakeTable {
         paths: Vec<String>,
         store_url: ObjectStoreUrl,
     ) -> Self {
-        let files = files
-            .iter()
-            .zip(paths)
-            .map(|(f, path)| PlannedFile {
-                path,
-                size: f.size,
-                day: f.day,
-                rows: f.rows,
-                session_bounds: f.text_bounds.get("session_id").cloned(),
-            })
-            .collect();
         Self {
             kind,
             schema: kind.schema(),
-            files,
+            files: tokio::sync::OnceCell::new_with(Some(plan_files(files, paths))),
+            lake: None,
+            store_url,
+            grep_stats: Arc::default(),
+        }
+    }
+
+    /// A provider over table `kind` of `lake`, as of the first scan (its files are listed
+    /// then, once).
+    pub fn lazy(kind: TableKind, lake: tracelake_lake::Lake, store_url: ObjectStoreUrl) -> Self {
+        Self {
+            kind,
+            schema: kind.schema(),
+            files: tokio::sync::OnceCell::new(),
+            lake: Some(lake),
             store_url,
             grep_stats: Arc::default(),
         }
@@ -110,9 +133,24 @@ impl LakeTable {
         self.grep_stats.clone()
     }
 
-    /// Number of data files in the snapshot.
-    pub fn file_count(&self) -> usize {
-        self.files.len()
+    async fn planned_files(&self) -> DfResult<&[PlannedFile]> {
+        let external =
+            |e: tracelake_model::Error| datafusion::error::DataFusionError::External(Box::new(e));
+        self.files
+            .get_or_try_init(|| async {
+                let Some(lake) = &self.lake else {
+                    return Ok(Vec::new());
+                };
+                let files = lake.files(self.kind).await.map_err(external)?;
+                let paths = files
+                    .iter()
+                    .map(|f| lake.warehouse().path(&f.location).map(|p| p.to_string()))
+                    .collect::<tracelake_model::Result<Vec<_>>>()
+                    .map_err(external)?;
+                Ok(plan_files(&files, paths))
+            })
+            .await
+            .map(Vec::as_slice)
     }
 }
 
@@ -263,7 +301,8 @@ impl datafusion::catalog::TableProvider for LakeTable {
             session_equals(f, &mut session);
         }
         let files: Vec<&PlannedFile> = self
-            .files
+            .planned_files()
+            .await?
             .iter()
             .filter(|f| {
                 f.day
@@ -350,6 +389,7 @@ impl datafusion::catalog::TableProvider for LakeTable {
         if planned.is_empty() {
             return Ok(Arc::new(EmptyExec::new(projected_schema)));
         }
+        let selective = planned.iter().any(|(_, access)| access.is_some());
         // Balance files over the target partitions by size.
         let partitions = state.config().target_partitions().max(1).min(planned.len());
         let mut groups: Vec<(u64, Vec<PartitionedFile>)> = vec![(0, Vec::new()); partitions];
@@ -368,6 +408,14 @@ impl datafusion::catalog::TableProvider for LakeTable {
         let mut source = ParquetSource::new(self.schema.clone())
             .with_enable_page_index(true)
             .with_pushdown_filters(false);
+        if selective {
+            // Row selections from the text index only save I/O when the reader knows where
+            // each page starts (the offset index), which DataFusion loads only for page
+            // pruning predicates; grep is not one, so ask for it here.
+            let store = state.runtime_env().object_store(&self.store_url)?;
+            source =
+                source.with_parquet_file_reader_factory(Arc::new(OffsetIndexReaders { store }));
+        }
         if let Some(predicate) = conjunction(filters.iter().cloned()) {
             let df_schema = datafusion::common::DFSchema::try_from(self.schema.as_ref().clone())?;
             let physical = state.create_physical_expr(predicate, &df_schema)?;
@@ -384,6 +432,32 @@ impl datafusion::catalog::TableProvider for LakeTable {
             .with_limit(limit)
             .build();
         Ok(DataSourceExec::from_data_source(config))
+    }
+}
+
+/// Parquet readers that load each file's offset index with its footer, so a row selection
+/// fetches only the pages it needs.
+#[derive(Debug)]
+struct OffsetIndexReaders {
+    store: Arc<dyn ObjectStore>,
+}
+
+impl ParquetFileReaderFactory for OffsetIndexReaders {
+    fn create_reader(
+        &self,
+        _partition_index: usize,
+        file: PartitionedFile,
+        metadata_size_hint: Option<usize>,
+        _metrics: &ExecutionPlanMetricsSet,
+    ) -> DfResult<Box<dyn AsyncFileReader + Send>> {
+        let mut reader =
+            ParquetObjectReader::new(self.store.clone(), file.object_meta.location.clone())
+                .with_file_size(file.object_meta.size)
+                .with_preload_offset_index(true);
+        if let Some(hint) = metadata_size_hint {
+            reader = reader.with_footer_size_hint(hint);
+        }
+        Ok(Box::new(reader))
     }
 }
 
