@@ -90,6 +90,99 @@ impl MetricsService for OtlpGrpc {
     }
 }
 
+/// Counts the requests tonic refuses before the services see them: over the size limit
+/// (OUT_OF_RANGE, while decoding) as too large, undecodable protobuf or gzip (INTERNAL) as
+/// malformed. The services count their own refusals.
+#[derive(Clone)]
+pub struct CountRefusals<S> {
+    inner: S,
+    collector: Arc<Collector>,
+}
+
+/// The layer that wraps the gRPC server in [`CountRefusals`].
+#[derive(Clone)]
+pub struct CountRefusalsLayer {
+    collector: Arc<Collector>,
+}
+
+impl CountRefusalsLayer {
+    /// Counts into `collector`'s statistics.
+    pub fn new(collector: Arc<Collector>) -> Self {
+        Self { collector }
+    }
+}
+
+impl<S> tower::Layer<S> for CountRefusalsLayer {
+    type Service = CountRefusals<S>;
+
+    fn layer(&self, inner: S) -> CountRefusals<S> {
+        CountRefusals {
+            inner,
+            collector: self.collector.clone(),
+        }
+    }
+}
+
+fn signal_of_path(path: &str) -> Option<super::decode::Signal> {
+    use super::decode::Signal;
+    if path.contains("TraceService") {
+        Some(Signal::Traces)
+    } else if path.contains("LogsService") {
+        Some(Signal::Logs)
+    } else if path.contains("MetricsService") {
+        Some(Signal::Metrics)
+    } else {
+        None
+    }
+}
+
+impl<S, ReqBody, ResBody> tower::Service<axum::http::Request<ReqBody>> for CountRefusals<S>
+where
+    S: tower::Service<axum::http::Request<ReqBody>, Response = axum::http::Response<ResBody>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = futures::future::BoxFuture<'static, Result<S::Response, S::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: axum::http::Request<ReqBody>) -> Self::Future {
+        let signal = signal_of_path(req.uri().path());
+        let collector = self.collector.clone();
+        let fut = self.inner.call(req);
+        Box::pin(async move {
+            let response = fut.await?;
+            // A refusal before any message is a trailers-only response: the status is in
+            // the headers.
+            let code = response
+                .headers()
+                .get("grpc-status")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<i32>().ok());
+            let refusal = match code {
+                Some(c) if c == tonic::Code::OutOfRange as i32 => Some(Rejection::TooLarge(
+                    "over the gRPC message size limit".into(),
+                )),
+                Some(c) if c == tonic::Code::Internal as i32 => {
+                    Some(Rejection::Malformed("undecodable gRPC message".into()))
+                }
+                _ => None,
+            };
+            if let (Some(r), Some(signal)) = (refusal, signal) {
+                collector.stats.received(signal);
+                collector.stats.rejected(&r);
+            }
+            Ok(response)
+        })
+    }
+}
+
 /// The gRPC router with the three services.
 pub fn routes(collector: Arc<Collector>) -> tonic::service::Routes {
     let limit = collector.config().max_request_bytes;

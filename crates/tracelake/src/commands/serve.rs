@@ -97,10 +97,12 @@ pub async fn run(env: &Env, args: ServeArgs) -> Result<ExitCode> {
     };
     let grpc_server = tokio::spawn({
         let routes = grpc::routes(collector.clone());
+        let refusals = grpc::CountRefusalsLayer::new(collector.clone());
         let incoming = tokio_stream_listener(grpc_listener);
         let stop = wait(stop_rx.clone());
         async move {
             tonic::transport::Server::builder()
+                .layer(refusals)
                 .add_routes(routes)
                 .serve_with_incoming_shutdown(incoming, stop)
                 .await
