@@ -368,18 +368,26 @@ fn corrupt(path: &StorePath, what: &str) -> Error {
 impl IndexReader {
     /// Opens the index at `path`; `Ok(None)` when there is none.
     pub async fn open(store: Arc<dyn ObjectStore>, path: StorePath) -> Result<Option<Self>> {
-        let meta = match store.head(&path).await {
-            Ok(m) => m,
+        // One request for the tail and the file's size: a suffix range (no HEAD first).
+        let options = object_store::GetOptions {
+            range: Some(object_store::GetRange::Suffix(64 * 1024)),
+            ..Default::default()
+        };
+        let result = match store.get_opts(&path, options).await {
+            Ok(r) => r,
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
             Err(e) => return Err(crate::storage::store_error(path.as_ref(), e)),
         };
-        let size = meta.size;
-        if size < (HEAD_MAGIC.len() + TAIL_LEN) as u64 {
+        let size = result.meta.size;
+        let tail_len = result.range.end - result.range.start;
+        let mut tail = result
+            .bytes()
+            .await
+            .map_err(|e| crate::storage::store_error(path.as_ref(), e))?;
+        if size < (HEAD_MAGIC.len() + TAIL_LEN) as u64 || tail.len() < TAIL_LEN {
             return Err(corrupt(&path, "too short"));
         }
-        let tail_len = size.min(64 * 1024);
-        let mut tail = get_range(&store, &path, size - tail_len..size).await?;
-        let mut requests = 2;
+        let mut requests = 1;
         let mut bytes_read = tail.len() as u64;
         let n = tail.len();
         if tail.get(n - 4..) != Some(TAIL_MAGIC.as_slice()) {
