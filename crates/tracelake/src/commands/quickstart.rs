@@ -53,7 +53,7 @@ pub async fn run(env: &Env) -> Result<ExitCode> {
         output::line(line);
     }
     output::line(format!(
-        "\nnext: tracelake show <session-id>, tracelake sql \"SELECT * FROM tool_calls LIMIT 5\" (home: {})",
+        "\nnext: tracelake show <session-id>, tracelake search \"some text\", tracelake sql \"SELECT * FROM tool_calls LIMIT 5\" (home: {})",
         env.home.display()
     ));
     Ok(ExitCode::SUCCESS)
