@@ -158,3 +158,35 @@ fn search_finds_what_sql_finds_with_and_without_the_index() {
         rebuilt.stdout
     );
 }
+
+#[test]
+fn the_collector_serves_the_same_search_over_http() {
+    let tl = Tl::new();
+    tl.import(&testdata().join("claude-code/projects")).ok();
+    let cli = hits(&tl, &["calc.py"]);
+    let server = common::Server::start(&tl);
+    let get = |query: &str| {
+        let url = format!("http://{}/api/search?{query}", server.http);
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let r = reqwest::get(url).await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        })
+    };
+    let (status, body) = get("q=calc.py&limit=0");
+    assert_eq!(status, 200, "{body}");
+    let api: Value = serde_json::from_str(&body).unwrap();
+    let api_hits = api["hits"].as_array().unwrap();
+    assert_eq!(api_hits.len(), cli.len());
+    // The same hits, in the same shape as `search --format json`.
+    assert_eq!(api_hits, &cli);
+    assert_eq!(api["index"]["used_index"], true);
+    let (status, body) = get("q=CALC.PY&i=true&field=tool_input");
+    assert_eq!(status, 200, "{body}");
+    let api: Value = serde_json::from_str(&body).unwrap();
+    assert!(!api["hits"].as_array().unwrap().is_empty());
+    let (status, body) = get("q=(&regex=true");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("pattern"), "{body}");
+    server.stop();
+}

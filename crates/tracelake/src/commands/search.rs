@@ -112,6 +112,22 @@ struct JsonHit<'a> {
     matches: usize,
 }
 
+fn json_hit(h: &tracelake_query::Hit) -> JsonHit<'_> {
+    JsonHit {
+        session_id: &h.session_id,
+        span_id: &h.span_id,
+        start_time: micros_to_rfc3339(h.start_time),
+        kind: &h.kind,
+        name: &h.name,
+        agent: h.agent.as_deref(),
+        tool_name: h.tool_name.as_deref(),
+        field: h.field.column(),
+        snippet: &h.snippet,
+        r#match: [h.highlight.0, h.highlight.1],
+        matches: h.matches,
+    }
+}
+
 /// Runs `tracelake search`.
 pub async fn run(env: &Env, args: SearchArgs) -> Result<ExitCode> {
     if args.pattern.is_empty() {
@@ -148,23 +164,7 @@ pub async fn run(env: &Env, args: SearchArgs) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     match args.format {
         SearchFormat::Json => {
-            let hits: Vec<JsonHit<'_>> = result
-                .hits
-                .iter()
-                .map(|h| JsonHit {
-                    session_id: &h.session_id,
-                    span_id: &h.span_id,
-                    start_time: micros_to_rfc3339(h.start_time),
-                    kind: &h.kind,
-                    name: &h.name,
-                    agent: h.agent.as_deref(),
-                    tool_name: h.tool_name.as_deref(),
-                    field: h.field.column(),
-                    snippet: &h.snippet,
-                    r#match: [h.highlight.0, h.highlight.1],
-                    matches: h.matches,
-                })
-                .collect();
+            let hits: Vec<JsonHit<'_>> = result.hits.iter().map(json_hit).collect();
             writeln!(out, "{}", serde_json::to_string_pretty(&hits)?)?;
         }
         SearchFormat::Table => {
@@ -234,6 +234,76 @@ fn index_note(result: &tracelake_query::SearchResult, explain: bool) {
         );
     }
     tracing::info!(?stats, "text index");
+}
+
+/// Query parameters of `GET /api/search` (the names of the command's flags).
+#[derive(Debug, serde::Deserialize)]
+pub struct ApiSearch {
+    q: String,
+    #[serde(default)]
+    regex: bool,
+    #[serde(default)]
+    i: bool,
+    field: Option<String>,
+    session: Option<String>,
+    agent: Option<String>,
+    project: Option<String>,
+    tool: Option<String>,
+    limit: Option<usize>,
+}
+
+/// `GET /api/search?q=…[&regex=true][&i=true][&field=…][&session=…][&agent=…][&project=…]
+/// [&tool=…][&limit=N]`: the same search service as the command, over the lake as of the
+/// request; `{hits, truncated, index, io}` as JSON (hits as `search --format json` prints
+/// them), 400 with a message for a bad pattern.
+pub fn api_router(lake: tracelake_lake::Lake) -> axum::Router {
+    use axum::extract::{Query, State};
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+
+    async fn handle(
+        State(lake): State<tracelake_lake::Lake>,
+        Query(p): Query<ApiSearch>,
+    ) -> axum::response::Response {
+        let bad = |m: String| (StatusCode::BAD_REQUEST, m).into_response();
+        let fields = match p.field.as_deref().map(parse_field).transpose() {
+            Ok(f) => f.into_iter().collect(),
+            Err(e) => return bad(e),
+        };
+        let req = SearchRequest {
+            pattern: p.q,
+            regex: p.regex,
+            ignore_case: p.i,
+            fields,
+            session: p.session,
+            agent: p.agent,
+            project: p.project,
+            tool: p.tool,
+            limit: Some(p.limit.unwrap_or(50)).filter(|l| *l > 0),
+            ..Default::default()
+        };
+        if req.pattern.is_empty() {
+            return bad("the pattern (q) is empty".into());
+        }
+        let engine = match tracelake_query::QueryEngine::open(&lake).await {
+            Ok(e) => e,
+            Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, e.report()).into_response(),
+        };
+        match search::search(&engine, &req).await {
+            Ok(r) => axum::Json(serde_json::json!({
+                "hits": r.hits.iter().map(json_hit).collect::<Vec<_>>(),
+                "truncated": r.truncated,
+                "index": r.index,
+                "io": r.io,
+            }))
+            .into_response(),
+            Err(e) if e.kind() == tracelake_model::ErrorKind::InvalidInput => bad(e.report()),
+            Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.report()).into_response(),
+        }
+    }
+    axum::Router::new()
+        .route("/api/search", axum::routing::get(handle))
+        .with_state(lake)
 }
 
 /// Runs `tracelake index`.

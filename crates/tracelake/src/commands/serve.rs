@@ -75,7 +75,7 @@ pub async fn run(env: &Env, args: ServeArgs) -> Result<ExitCode> {
     let wal = Arc::new(wal);
     let collector = Arc::new(Collector::new(wal.clone(), config.clone()));
     let redactor = Arc::new(Redactor::new(&env.config.redact).map_err(lib)?);
-    let committer = Committer::new(collector.clone(), lake, redactor);
+    let committer = Committer::new(collector.clone(), lake.clone(), redactor);
 
     let grpc_listener = bind(&config.grpc, "OTLP/gRPC").await?;
     let http_listener = bind(&config.http, "OTLP/HTTP").await?;
@@ -118,7 +118,7 @@ pub async fn run(env: &Env, args: ServeArgs) -> Result<ExitCode> {
         }
     });
     let api_server = tokio::spawn({
-        let app = http::status_router(collector.clone());
+        let app = http::status_router(collector.clone()).merge(super::search::api_router(lake));
         let stop = wait(stop_rx.clone());
         async move {
             axum::serve(api_listener, app)
