@@ -379,7 +379,6 @@ impl IndexReader {
             Err(e) => return Err(crate::storage::store_error(path.as_ref(), e)),
         };
         let size = result.meta.size;
-        let tail_len = result.range.end - result.range.start;
         let mut tail = result
             .bytes()
             .await
@@ -402,10 +401,15 @@ impl IndexReader {
         if need > size {
             return Err(corrupt(&path, "tail longer than the file"));
         }
-        if need > tail_len {
+        if need > tail.len() as u64 {
             tail = get_range(&store, &path, size - need..size).await?;
             requests += 1;
             bytes_read += tail.len() as u64;
+        }
+        // Slicing below relies on the tail holding everything the lengths claim: a short
+        // read is a corrupt index, not a panic.
+        if (tail.len() as u64) < need {
+            return Err(corrupt(&path, "short read of the tail"));
         }
         let n = tail.len();
         let json_start = n - TAIL_LEN - json_len as usize;
@@ -491,6 +495,9 @@ impl IndexReader {
                         None if r.start + j as u32 + 1 >= total => table,
                         None => continue,
                     };
+                    if end < start || end > table {
+                        return Err(corrupt(&self.path, "bad key table"));
+                    }
                     out.insert(k, start..end);
                 }
             }
@@ -687,6 +694,31 @@ mod tests {
             true,
         )]));
         RecordBatch::try_new(schema, vec![Arc::new(StringArray::from(texts.to_vec()))]).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_damaged_index_is_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = IndexBuilder::with_blocks(1 << 20, 2);
+        b.add_batch(&batch(&[Some("hello world"), Some("again")]))
+            .unwrap();
+        let good = b.finish("data/x.parquet", 10, vec![2]);
+        let store: Arc<dyn ObjectStore> =
+            Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap());
+        let mut lying = good.clone();
+        let n = lying.len();
+        lying[n - 8..n - 4].copy_from_slice(&u32::MAX.to_le_bytes()); // footer "length"
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            ("empty", Vec::new()),
+            ("truncated", good[..good.len() / 2].to_vec()),
+            ("lying lengths", lying),
+            ("garbage", vec![0xAB; 100]),
+        ];
+        for (name, bytes) in cases {
+            std::fs::write(dir.path().join("x.tlidx"), &bytes).unwrap();
+            let r = IndexReader::open(store.clone(), StorePath::from("x.tlidx")).await;
+            assert!(r.is_err(), "{name}: {r:?}");
+        }
     }
 
     #[test]
