@@ -31,28 +31,35 @@ struct Cli {
     command: Command,
 }
 
+/// What every corpus generator takes.
+#[derive(clap::Args)]
+struct CorpusArgs {
+    /// Output directory (its `projects/` or `sessions/` must not exist or be empty).
+    #[arg(long)]
+    out: PathBuf,
+    /// Approximate total size: 10MB, 1GB, 5GB, 64MiB, …
+    #[arg(long, default_value = "10MB", value_parser = claude_corpus::parse_size)]
+    size: u64,
+    /// Master seed; the same seed and options give byte-identical output.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Number of days sessions start in.
+    #[arg(long, default_value_t = 30)]
+    days: u32,
+    /// Number of projects (`/home/dev/proj-1` …).
+    #[arg(long, default_value_t = 20)]
+    projects: u32,
+    /// First day (UTC), YYYY-MM-DD.
+    #[arg(long, default_value = "2026-10-01")]
+    start_date: NaiveDate,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Generate a Claude Code session corpus (`DIR/projects/…` and `DIR/truth.json`).
     GenClaude {
-        /// Output directory (its `projects/` must not exist or be empty).
-        #[arg(long)]
-        out: PathBuf,
-        /// Approximate total size: 10MB, 1GB, 5GB, 64MiB, …
-        #[arg(long, default_value = "10MB", value_parser = claude_corpus::parse_size)]
-        size: u64,
-        /// Master seed; the same seed and options give byte-identical output.
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
-        /// Number of days sessions start in.
-        #[arg(long, default_value_t = 30)]
-        days: u32,
-        /// Number of projects (`/home/dev/proj-1` …).
-        #[arg(long, default_value_t = 20)]
-        projects: u32,
-        /// First day (UTC), YYYY-MM-DD.
-        #[arg(long, default_value = "2026-10-01")]
-        start_date: NaiveDate,
+        #[command(flatten)]
+        corpus: CorpusArgs,
         /// Replace about one line in N with truncated, invalid JSON (listed in truth.json).
         #[arg(long)]
         malformed_every: Option<u64>,
@@ -63,24 +70,8 @@ enum Command {
     /// Generate a Codex rollout corpus (`DIR/sessions/YYYY/MM/DD/rollout-*.jsonl` and
     /// `DIR/truth.json`).
     GenCodex {
-        /// Output directory (its `sessions/` must not exist or be empty).
-        #[arg(long)]
-        out: PathBuf,
-        /// Approximate total size: 10MB, 1GB, …
-        #[arg(long, default_value = "10MB", value_parser = claude_corpus::parse_size)]
-        size: u64,
-        /// Master seed; the same seed and options give byte-identical output.
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
-        /// Number of days sessions start in.
-        #[arg(long, default_value_t = 30)]
-        days: u32,
-        /// Number of projects (`/home/dev/proj-1` …).
-        #[arg(long, default_value_t = 20)]
-        projects: u32,
-        /// First day (UTC), YYYY-MM-DD.
-        #[arg(long, default_value = "2026-10-01")]
-        start_date: NaiveDate,
+        #[command(flatten)]
+        corpus: CorpusArgs,
     },
     /// Write synthetic spans straight into a lake (for query benchmarks).
     GenSpans {
@@ -189,12 +180,15 @@ fn run(cli: Cli) -> Result<()> {
             output(&serde_json::to_string(&report)?);
         }
         Command::GenCodex {
-            out,
-            size,
-            seed,
-            days,
-            projects,
-            start_date,
+            corpus:
+                CorpusArgs {
+                    out,
+                    size,
+                    seed,
+                    days,
+                    projects,
+                    start_date,
+                },
         } => {
             let spec = CodexCorpusSpec {
                 seed,
@@ -232,12 +226,15 @@ fn run(cli: Cli) -> Result<()> {
             ));
         }
         Command::GenClaude {
-            out,
-            size,
-            seed,
-            days,
-            projects,
-            start_date,
+            corpus:
+                CorpusArgs {
+                    out,
+                    size,
+                    seed,
+                    days,
+                    projects,
+                    start_date,
+                },
             malformed_every,
             threads,
         } => {
