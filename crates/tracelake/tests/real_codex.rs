@@ -57,27 +57,48 @@ fn scenario(bin: &Path, out: &Path, prompt: &str, script: &str) -> PathBuf {
     out.to_path_buf()
 }
 
-fn session_of(out: &Path) -> String {
-    fn first_file(p: &Path) -> Option<PathBuf> {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
-            .ok()?
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .collect();
-        entries.sort();
-        for e in entries {
-            if e.is_dir() {
-                if let Some(f) = first_file(&e) {
-                    return Some(f);
-                }
-            } else if e.extension().is_some_and(|x| x == "jsonl") {
-                return Some(e);
+fn first_file(p: &Path) -> Option<PathBuf> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    entries.sort();
+    for e in entries {
+        if e.is_dir() {
+            if let Some(f) = first_file(&e) {
+                return Some(f);
+            }
+        } else if e.extension().is_some_and(|x| x == "jsonl") {
+            return Some(e);
+        }
+    }
+    None
+}
+
+fn rollout_text(out: &Path) -> String {
+    let file = first_file(&out.join("codex-sessions")).expect("a rollout file");
+    std::fs::read_to_string(file).unwrap()
+}
+
+/// The exit codes Codex itself wrote into its rollout's tool outputs, in order.
+fn recorded_exit_codes(out: &Path) -> Vec<i64> {
+    let mut codes = Vec::new();
+    for line in rollout_text(out).lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        if v["type"] == "response_item" && v["payload"]["type"] == "function_call_output" {
+            let output = v["payload"]["output"].as_str().unwrap_or("");
+            if let Some(rest) = output.split("Process exited with code ").nth(1) {
+                let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                codes.push(digits.parse().unwrap());
             }
         }
-        None
     }
-    let file = first_file(&out.join("codex-sessions")).expect("a rollout file");
-    let text = std::fs::read_to_string(file).unwrap();
+    codes
+}
+
+fn session_of(out: &Path) -> String {
+    let text = rollout_text(out);
     let meta: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
     assert_eq!(meta["type"], "session_meta");
     meta["payload"]["id"].as_str().unwrap().to_string()
@@ -141,7 +162,11 @@ fn the_real_cli_rollouts_import_exactly() {
          ORDER BY start_time"
     ));
     let exits: Vec<i64> = tools.iter().map(|t| as_i64(&t["exit_code"])).collect();
-    assert_eq!(exits, [0, 0, 1, 0, 0]);
+    // Exactly what Codex recorded (whether its sandbox let the fix through varies by
+    // machine): the first assert fails before the fix either way.
+    assert_eq!(exits, recorded_exit_codes(&fix));
+    assert_eq!(exits.len(), 5);
+    assert_eq!(&exits[..3], [0, 0, 1]);
     assert_eq!(
         as_i64(&tl.scalar(&format!(
             "SELECT count(*) FROM tool_calls t JOIN llm_calls l ON t.caused_by = l.span_id \
