@@ -42,7 +42,7 @@ python = f"{tools}/venv/bin/python"
 PATTERNS = [
     ("selective literal (2 hits)", "request 05ada1a", False),
     ("selective literal (4 hits)", "zefeco_handler", False),
-    ("selective literal (9 hits)", "timeout after 23074ms", False),
+    ("selective literal (3 hits)", "timeout after 23074ms", False),
     ("regex", r"timeout after 2307[0-9]ms", True),
     ("common word", "connection refused", False),
 ]

@@ -9,10 +9,12 @@
 
 use std::collections::{HashMap, HashSet};
 
+use futures::{StreamExt, TryStreamExt};
+
 use iceberg::io::FileIO;
 use iceberg::spec::{
-    DataFile, MAIN_BRANCH, ManifestFile, ManifestListWriter, ManifestStatus, ManifestWriterBuilder,
-    Operation, Snapshot, Summary, TableMetadataBuilder,
+    DataFile, MAIN_BRANCH, ManifestEntry, ManifestFile, ManifestListWriter, ManifestStatus,
+    ManifestWriterBuilder, Operation, Snapshot, Summary, TableMetadataBuilder,
 };
 use tracelake_model::{Error, Result, TableKind};
 
@@ -33,7 +35,23 @@ pub struct TableChange {
     pub removed: Vec<String>,
     /// The snapshot operation recorded.
     pub operation: Operation,
+    /// Merge every small manifest into one even below [`MERGE_MIN_COUNT`] (compaction's
+    /// final step: a compacted table lists its files from one manifest).
+    pub merge_manifests: bool,
 }
+
+/// A commit that would carry this many small manifests over merges them into one: reading a
+/// table lists its files from every manifest (~1 ms each to parse locally, one GET each on
+/// object storage), so the count must stay bounded however many commits a table had.
+pub const MERGE_MIN_COUNT: usize = 8;
+
+/// Manifests at least this large are left as they are when merging (Iceberg's default
+/// target manifest size): merging rewrites only the small ones, so a commit costs at most
+/// one rewrite of the small tail, not of the whole table's listing.
+pub const MERGE_TARGET_BYTES: i64 = 8 << 20;
+
+/// How many manifests are read at once.
+const MANIFEST_READ_CONCURRENCY: usize = 8;
 
 /// The files one attempt wrote, so a failed attempt can remove them.
 #[derive(Debug, Default)]
@@ -109,6 +127,61 @@ pub(crate) async fn write_added_manifest(
     Ok(manifest)
 }
 
+/// Reads manifests concurrently, in order.
+pub(crate) async fn read_manifests(
+    warehouse: &Warehouse,
+    manifests: &[ManifestFile],
+) -> Result<Vec<Vec<ManifestEntry>>> {
+    // The futures are made first: a stream mapping with a closure over borrowed manifests
+    // would not be `Send` in the query engine's async trait methods.
+    let reads: Vec<_> = manifests
+        .iter()
+        .map(|m| read_manifest(warehouse, m))
+        .collect();
+    futures::stream::iter(reads)
+        .buffered(MANIFEST_READ_CONCURRENCY)
+        .try_collect()
+        .await
+}
+
+/// Writes one manifest holding the live entries of `manifests` as EXISTING entries (their
+/// snapshot ids and sequence numbers kept, as Iceberg's manifest merging does); entries an
+/// earlier snapshot deleted are dropped.
+async fn merge_manifests(
+    warehouse: &Warehouse,
+    state: &TableState,
+    snapshot_id: i64,
+    manifests: &[ManifestFile],
+) -> Result<(String, ManifestFile)> {
+    let (io, location, mut writer) = manifest_writer(state, snapshot_id, "m2")?;
+    for (manifest, entries) in manifests
+        .iter()
+        .zip(read_manifests(warehouse, manifests).await?)
+    {
+        for entry in entries {
+            if entry.status == ManifestStatus::Deleted {
+                continue;
+            }
+            let sequence = entry.sequence_number.unwrap_or(manifest.sequence_number);
+            let file_sequence = entry.file_sequence_number.or(Some(sequence));
+            writer
+                .add_existing_file(
+                    entry.data_file,
+                    entry.snapshot_id.unwrap_or(manifest.added_snapshot_id),
+                    sequence,
+                    file_sequence,
+                )
+                .map_err(|e| iceberg_error("merging manifests", e))?;
+        }
+    }
+    let merged = writer
+        .write_manifest_file()
+        .await
+        .map_err(|e| iceberg_error("writing merged manifest", e))?;
+    copy_out(&io, warehouse, &location).await?;
+    Ok((location, merged))
+}
+
 fn parse_total(summary: Option<&Summary>, key: &str) -> i64 {
     summary
         .and_then(|s| s.additional_properties.get(key))
@@ -136,22 +209,34 @@ pub(crate) async fn prepare(
     }
     let mut removed_found: HashSet<String> = HashSet::new();
     let (mut removed_rows, mut removed_bytes) = (0i64, 0i64);
-    for manifest in state.manifests(warehouse).await? {
-        // Deletions recorded by an earlier snapshot need not be carried on: a manifest with
-        // no added or existing files describes nothing live (Iceberg's manifest filtering).
-        if !manifest.has_added_files() && !manifest.has_existing_files() {
+    // Deletions recorded by an earlier snapshot need not be carried on: a manifest with no
+    // added or existing files describes nothing live (Iceberg's manifest filtering).
+    let live: Vec<ManifestFile> = state
+        .manifests(warehouse)
+        .await?
+        .into_iter()
+        .filter(|m| m.has_added_files() || m.has_existing_files())
+        .collect();
+    let mut carried: Vec<ManifestFile> = Vec::new();
+    let read: Vec<Option<Vec<ManifestEntry>>> = if removed.is_empty() {
+        vec![None; live.len()]
+    } else {
+        read_manifests(warehouse, &live)
+            .await?
+            .into_iter()
+            .map(Some)
+            .collect()
+    };
+    for (manifest, entries) in live.into_iter().zip(read) {
+        let Some(entries) = entries else {
+            carried.push(manifest);
             continue;
-        }
-        if removed.is_empty() {
-            manifests.push(manifest);
-            continue;
-        }
-        let entries = read_manifest(warehouse, &manifest).await?;
+        };
         if !entries
             .iter()
             .any(|e| e.is_alive() && removed.contains(e.file_path()))
         {
-            manifests.push(manifest);
+            carried.push(manifest);
             continue;
         }
         // Rewrite: removed files become DELETED entries, the rest EXISTING.
@@ -187,6 +272,17 @@ pub(crate) async fn prepare(
         copy_out(&io, warehouse, &location).await?;
         files.locations.push(location);
         manifests.push(rewritten);
+    }
+    let (small, large): (Vec<ManifestFile>, Vec<ManifestFile>) = carried
+        .into_iter()
+        .partition(|m| m.manifest_length < MERGE_TARGET_BYTES);
+    manifests.extend(large);
+    if small.len() >= MERGE_MIN_COUNT || (change.merge_manifests && small.len() >= 2) {
+        let (location, merged) = merge_manifests(warehouse, state, snapshot_id, &small).await?;
+        files.locations.push(location);
+        manifests.push(merged);
+    } else {
+        manifests.extend(small);
     }
     if removed_found.len() != removed.len() {
         return Err(Error::conflict(format!(

@@ -210,6 +210,7 @@ impl Lake {
                     added,
                     removed: Vec::new(),
                     operation: Operation::Append,
+                    merge_manifests: false,
                 });
             }
         }

@@ -35,6 +35,10 @@ pub struct CompactionReport {
     pub files_after: usize,
     /// Rows rewritten (unchanged in number).
     pub rows: u64,
+    /// Manifests listing the table's files before.
+    pub manifests_before: usize,
+    /// Manifests listing the table's files after.
+    pub manifests_after: usize,
 }
 
 /// What retention removed from one table.
@@ -145,6 +149,7 @@ impl Lake {
                 added,
                 removed,
                 operation: Operation::Replace,
+                merge_manifests: false,
             };
             if let Err(e) = self
                 .commit_changes(std::slice::from_ref(&change), Vec::new(), Vec::new())
@@ -159,6 +164,34 @@ impl Lake {
                 }
                 return Err(e.context(format!("compacting {} day {day}", kind.name())));
             }
+        }
+        // Then the listing: the small manifests the commits left become one.
+        let live_manifests = |state: TableState| async move {
+            Ok::<_, Error>(
+                state
+                    .manifests(self.warehouse())
+                    .await?
+                    .into_iter()
+                    .filter(|m| m.has_added_files() || m.has_existing_files())
+                    .map(|m| m.manifest_length < crate::commit::MERGE_TARGET_BYTES)
+                    .collect::<Vec<bool>>(),
+            )
+        };
+        let before = live_manifests(self.table(kind).await?).await?;
+        report.manifests_before = before.len();
+        report.manifests_after = before.len();
+        if before.iter().filter(|small| **small).count() >= 2 {
+            let change = TableChange {
+                kind,
+                added: Vec::new(),
+                removed: Vec::new(),
+                operation: Operation::Replace,
+                merge_manifests: true,
+            };
+            self.commit_changes(std::slice::from_ref(&change), Vec::new(), Vec::new())
+                .await
+                .map_err(|e| e.context(format!("merging the manifests of {}", kind.name())))?;
+            report.manifests_after = live_manifests(self.table(kind).await?).await?.len();
         }
         Ok(report)
     }
@@ -193,6 +226,7 @@ impl Lake {
                 .map(|f| f.data_file().file_path().to_string())
                 .collect(),
             operation: Operation::Delete,
+            merge_manifests: false,
         };
         self.commit_changes(&[change], Vec::new(), Vec::new())
             .await

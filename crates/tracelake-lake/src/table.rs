@@ -112,14 +112,17 @@ impl TableState {
 
     /// The live data files of the current snapshot.
     pub async fn live_files(&self, warehouse: &Warehouse) -> Result<Vec<LiveFile>> {
+        // A manifest with neither added nor existing files lists only deletions: nothing
+        // live to read (the manifest list says so without opening it).
+        let manifests: Vec<ManifestFile> = self
+            .manifests(warehouse)
+            .await?
+            .into_iter()
+            .filter(|m| m.has_added_files() || m.has_existing_files())
+            .collect();
         let mut out = Vec::new();
-        for manifest in self.manifests(warehouse).await? {
-            // A manifest with neither added nor existing files lists only deletions: nothing
-            // live to read (the manifest list says so without opening it).
-            if !manifest.has_added_files() && !manifest.has_existing_files() {
-                continue;
-            }
-            for entry in read_manifest(warehouse, &manifest).await? {
+        for entries in crate::commit::read_manifests(warehouse, &manifests).await? {
+            for entry in entries {
                 if entry.is_alive() {
                     let day = partition_day(entry.data_file.partition());
                     out.push(LiveFile { entry, day });

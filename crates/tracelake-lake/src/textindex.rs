@@ -16,8 +16,11 @@
 //! Layout, little-endian, built for range reads on object storage:
 //!
 //! ```text
-//! "TLIX0002"
-//! postings     per key, in key order: block ids as LEB128 deltas
+//! "TLIX0003"
+//! postings     per key, in key order: a tag byte, then either (tag 0) the key's block ids
+//!              as LEB128 deltas or (tag 1) a bitmap of all blocks, bit b of byte b / 8 set
+//!              when the key occurs in block b; whichever is shorter (common trigrams occur
+//!              in most blocks, where a bit per block is 8× smaller than a byte per block)
 //! key table    per key: u32 key, u32 offset of its postings
 //! directory    every `stride`-th key table entry: u32 key, u32 entry index
 //! block starts per block: u32 first row
@@ -51,11 +54,16 @@ pub const INDEXED_COLUMNS: &[&str] = &[
 ];
 
 /// A block ends once its indexed text reaches this many bytes...
-pub const BLOCK_TEXT_BYTES: usize = 128 * 1024;
+pub const BLOCK_TEXT_BYTES: usize = 32 * 1024;
 /// ...or it has this many rows.
 pub const BLOCK_MAX_ROWS: u32 = 1024;
 
-const HEAD_MAGIC: &[u8; 8] = b"TLIX0002";
+const HEAD_MAGIC: &[u8; 8] = b"TLIX0003";
+/// The format version in the footer; an index of another version is stale (rebuilt by
+/// `tracelake index`, scanned around until then).
+pub const FORMAT_VERSION: u32 = 3;
+const POSTINGS_DELTAS: u8 = 0;
+const POSTINGS_BITMAP: u8 = 1;
 const TAIL_LEN: usize = 16;
 const TAIL_MAGIC: &[u8; 4] = b"TLIX";
 const TRIGRAMS: usize = 1 << 24;
@@ -249,19 +257,31 @@ impl IndexBuilder {
         self.pairs.sort_by_key(|p| p >> 32);
         let mut out = Vec::with_capacity(self.pairs.len() * 2 + 1024);
         out.extend_from_slice(HEAD_MAGIC);
+        let blocks = self.starts.len();
+        let bitmap_len = blocks.div_ceil(8);
         let mut table: Vec<(u32, u32)> = Vec::new();
-        let mut last_key = None;
-        let mut last_block = 0u32;
-        for p in &self.pairs {
-            let (key, block) = ((p >> 32) as u32, *p as u32);
-            if last_key != Some(key) {
-                table.push((key, out.len() as u32));
-                last_key = Some(key);
-                put_varint(&mut out, block);
-            } else {
-                put_varint(&mut out, block - last_block);
+        let mut deltas = Vec::new();
+        for run in self.pairs.chunk_by(|a, b| a >> 32 == b >> 32) {
+            table.push(((run[0] >> 32) as u32, out.len() as u32));
+            deltas.clear();
+            let mut last = 0u32;
+            for (i, p) in run.iter().enumerate() {
+                let block = *p as u32;
+                put_varint(&mut deltas, if i == 0 { block } else { block - last });
+                last = block;
             }
-            last_block = block;
+            if deltas.len() <= bitmap_len {
+                out.push(POSTINGS_DELTAS);
+                out.extend_from_slice(&deltas);
+            } else {
+                out.push(POSTINGS_BITMAP);
+                let at = out.len();
+                out.resize(at + bitmap_len, 0);
+                for p in run {
+                    let block = *p as u32 as usize;
+                    out[at + block / 8] |= 1 << (block % 8);
+                }
+            }
         }
         let key_table_offset = out.len() as u64;
         for (k, off) in &table {
@@ -283,7 +303,7 @@ impl IndexBuilder {
         }
         let starts_len = (self.starts.len() * 4) as u32;
         let footer = IndexFooter {
-            version: 2,
+            version: FORMAT_VERSION,
             data_file: file_name(data_location).to_string(),
             data_size,
             rows: self.rows,
@@ -312,7 +332,8 @@ impl IndexFooter {
     /// Whether this index describes the data file at `location` (any URL or path form) of
     /// `size` bytes and `rows` rows.
     pub fn describes(&self, location: &str, size: u64, rows: u64) -> bool {
-        self.data_file == file_name(location)
+        self.version == FORMAT_VERSION
+            && self.data_file == file_name(location)
             && self.data_size == size
             && self.rows == rows
             && self.row_groups.iter().sum::<u64>() == rows
@@ -513,15 +534,36 @@ impl IndexReader {
         let ranges: Vec<Range<u64>> = entries.iter().map(|e| e.1.clone()).collect();
         let fetched = self.get_ranges(&ranges).await?;
         let mut out = HashMap::new();
+        let bad = || corrupt(&self.path, "bad posting list");
         for ((k, _), bytes) in entries.iter().zip(fetched) {
             let mut blocks = Vec::new();
-            let mut pos = 0;
-            let mut last = 0u32;
-            while pos < bytes.len() {
-                let v = get_varint(&bytes, &mut pos)
-                    .ok_or_else(|| corrupt(&self.path, "bad posting list"))?;
-                last = if blocks.is_empty() { v } else { last + v };
-                blocks.push(last);
+            match bytes.split_first() {
+                Some((&POSTINGS_DELTAS, deltas)) => {
+                    let mut pos = 0;
+                    let mut last = 0u32;
+                    while pos < deltas.len() {
+                        let v = get_varint(deltas, &mut pos).ok_or_else(bad)?;
+                        last = if blocks.is_empty() {
+                            v
+                        } else {
+                            last.checked_add(v).ok_or_else(bad)?
+                        };
+                        blocks.push(last);
+                    }
+                }
+                Some((&POSTINGS_BITMAP, bits)) => {
+                    if bits.len() != (self.footer.blocks as usize).div_ceil(8) {
+                        return Err(bad());
+                    }
+                    for (i, &byte) in bits.iter().enumerate() {
+                        let mut byte = byte;
+                        while byte != 0 {
+                            blocks.push(i as u32 * 8 + byte.trailing_zeros());
+                            byte &= byte - 1;
+                        }
+                    }
+                }
+                _ => return Err(bad()),
             }
             out.insert(*k, blocks);
         }
@@ -768,5 +810,49 @@ mod tests {
         assert_eq!(got[&key("错")], vec![1]);
         assert_eq!(got[&key("not")], vec![2]);
         assert!(!got.contains_key(&key("zzz")));
+    }
+
+    #[tokio::test]
+    async fn dense_postings_are_bitmaps_sparse_ones_deltas_both_exact() {
+        // 300 one-row blocks: "com" in every third block (dense: a bitmap is shorter than
+        // 100 deltas), "rar" in blocks 7 and 250 (sparse: two deltas).
+        let texts: Vec<String> = (0..300)
+            .map(|i| {
+                let mut t = format!("row{i} ");
+                if i % 3 == 0 {
+                    t.push_str("common ");
+                }
+                if i == 7 || i == 250 {
+                    t.push_str("rare");
+                }
+                t
+            })
+            .collect();
+        let rows: Vec<Option<&str>> = texts.iter().map(|t| Some(t.as_str())).collect();
+        let mut b = IndexBuilder::with_blocks(1 << 20, 1);
+        b.add_batch(&batch(&rows)).unwrap();
+        let bytes = b.finish("data/x.parquet", 10, vec![300]);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("x.tlidx"), &bytes).unwrap();
+        let store: Arc<dyn ObjectStore> =
+            Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap());
+        let mut r = IndexReader::open(store, StorePath::from("x.tlidx"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.footer.blocks, 300);
+        let key = |s: &str| trigrams(&fold(s)).next().unwrap();
+        let keys: BTreeSet<u32> = [key("com"), key("rar")].into();
+        let entries = r.entries(&keys).await.unwrap();
+        // The encodings chosen: a tag byte plus 38 bitmap bytes; a tag byte plus the deltas
+        // 7 (one LEB128 byte) and 243 (two).
+        assert_eq!(
+            entries[&key("com")].end - entries[&key("com")].start,
+            1 + 38
+        );
+        assert_eq!(entries[&key("rar")].end - entries[&key("rar")].start, 1 + 3);
+        let got = r.lookup(&keys).await.unwrap();
+        assert_eq!(got[&key("com")], (0..300).step_by(3).collect::<Vec<u32>>());
+        assert_eq!(got[&key("rar")], vec![7, 250]);
     }
 }

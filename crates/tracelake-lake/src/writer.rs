@@ -34,6 +34,12 @@ use crate::textindex::{IndexBuilder, index_location};
 /// Page size of the searchable text columns of `spans`.
 const TEXT_PAGE_BYTES: usize = 64 * 1024;
 
+/// Rows handed to a column writer at a time in `spans`. Page limits are checked only between
+/// such batches, so with Parquet's default (1,024) a text page held 1,024 values whatever
+/// their size (~800 KiB of tool output, ~300 KiB compressed); 32 keeps text pages near
+/// [`TEXT_PAGE_BYTES`], so the pages of a few candidate blocks are what a search reads.
+const SPANS_WRITE_BATCH_ROWS: usize = 32;
+
 /// Microseconds in a day.
 pub const MICROS_PER_DAY: i64 = 86_400_000_000;
 
@@ -117,11 +123,15 @@ impl DataFileWriter {
             // Text pages about as large as an index block, so a search that selects a few
             // blocks decodes little more than those rows (other columns keep 1 MiB pages).
             for column in crate::textindex::INDEXED_COLUMNS {
-                props = props.set_column_data_page_size_limit(
-                    parquet::schema::types::ColumnPath::from(*column),
-                    TEXT_PAGE_BYTES,
-                );
+                let path = parquet::schema::types::ColumnPath::from(*column);
+                // No dictionary: a reader must decode a column chunk's whole dictionary page
+                // (up to 1 MiB) before any of its pages, which is most of what reading a few
+                // rows of long, mostly distinct text would cost.
+                props = props
+                    .set_column_data_page_size_limit(path.clone(), TEXT_PAGE_BYTES)
+                    .set_column_dictionary_enabled(path, false);
             }
+            props = props.set_write_batch_size(SPANS_WRITE_BATCH_ROWS);
         }
         let props = props
             .set_compression(Compression::ZSTD(level))

@@ -152,6 +152,59 @@ async fn compaction_rewrites_small_files_keeping_every_row() {
     );
 }
 
+async fn live_manifests(lake: &Lake, kind: TableKind) -> usize {
+    let state = lake.table(kind).await.unwrap();
+    state
+        .manifests(lake.warehouse())
+        .await
+        .unwrap()
+        .iter()
+        .filter(|m| m.has_added_files() || m.has_existing_files())
+        .count()
+}
+
+#[tokio::test]
+async fn manifests_are_merged_so_listing_stays_cheap() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = open(dir.path()).await;
+    let mut most = 0;
+    for i in 0..25 {
+        let mut w = lake.begin_write().await.unwrap();
+        w.append(TableKind::Spans, &spans(&format!("m{i}"), 3, i % 4))
+            .unwrap();
+        lake.commit(w).await.unwrap();
+        most = most.max(live_manifests(&lake, TableKind::Spans).await);
+    }
+    // Without merging there would be 25 (one per commit).
+    assert!(
+        most <= tracelake_lake::commit::MERGE_MIN_COUNT,
+        "{most} manifests"
+    );
+    let files = lake.files(TableKind::Spans).await.unwrap();
+    assert_eq!(files.len(), 25);
+    assert_eq!(files.iter().map(|f| f.rows).sum::<u64>(), 75);
+    // Merged entries keep the snapshot that added them (Iceberg's inheritance rules).
+    let state = lake.table(TableKind::Spans).await.unwrap();
+    let snapshots: HashSet<i64> = state
+        .live_files(lake.warehouse())
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|f| f.entry.snapshot_id)
+        .collect();
+    assert_eq!(snapshots.len(), 25, "each file keeps its own snapshot id");
+    // Compaction ends with one manifest, without compacting anything else.
+    let report = lake.compact(TableKind::Spans, 100).await.unwrap();
+    assert_eq!(report.partitions, 0);
+    assert!(report.manifests_before > 1);
+    assert_eq!(report.manifests_after, 1);
+    assert_eq!(live_manifests(&lake, TableKind::Spans).await, 1);
+    assert_eq!(rows(&lake, TableKind::Spans).await, 75);
+    // A reopened lake reads the same files through the merged manifest.
+    let again = open(dir.path()).await;
+    assert_eq!(again.files(TableKind::Spans).await.unwrap().len(), 25);
+}
+
 #[tokio::test]
 async fn retention_drops_whole_old_days_and_expiry_deletes_their_files() {
     let dir = tempfile::tempdir().unwrap();

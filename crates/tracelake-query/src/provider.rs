@@ -476,9 +476,10 @@ enum IndexPlan {
     },
 }
 
-/// Trigrams of an AND actually read: the rarest this many (measured on the 5 GB corpus: 8
-/// gives the candidates of all of them for 40–60 % of the index bytes).
-const RAREST_GRAMS: usize = 8;
+/// Trigrams of an AND actually read: the rarest this many. Dense posting lists are bitmaps
+/// (a bit per block), so reading every trigram of a needle costs little; only very long
+/// needles and regex expansions are cut down.
+const RAREST_GRAMS: usize = 32;
 
 /// Past this fraction of candidate blocks a file is scanned whole: selecting rows costs more
 /// than it saves.

@@ -36,12 +36,14 @@ pub async fn compact(env: &Env, min_files: usize) -> Result<ExitCode> {
     for kind in TableKind::ALL {
         let r = lake.compact(kind, min_files).await.map_err(lib)?;
         output::line(format!(
-            "{}: {} day partitions rewritten, {} files -> {}, {} rows",
+            "{}: {} day partitions rewritten, {} files -> {}, {} rows, {} manifests -> {}",
             kind.name(),
             r.partitions,
             r.files_before,
             r.files_after,
-            r.rows
+            r.rows,
+            r.manifests_before,
+            r.manifests_after
         ));
     }
     Ok(ExitCode::SUCCESS)
