@@ -162,16 +162,7 @@ async fn merge_manifests(
             if entry.status == ManifestStatus::Deleted {
                 continue;
             }
-            let sequence = entry.sequence_number.unwrap_or(manifest.sequence_number);
-            let file_sequence = entry.file_sequence_number.or(Some(sequence));
-            writer
-                .add_existing_file(
-                    entry.data_file,
-                    entry.snapshot_id.unwrap_or(manifest.added_snapshot_id),
-                    sequence,
-                    file_sequence,
-                )
-                .map_err(|e| iceberg_error("merging manifests", e))?;
+            add_existing(&mut writer, manifest, entry)?;
         }
     }
     let merged = writer
@@ -180,6 +171,25 @@ async fn merge_manifests(
         .map_err(|e| iceberg_error("writing merged manifest", e))?;
     copy_out(&io, warehouse, &location).await?;
     Ok((location, merged))
+}
+
+/// Carries `entry` of `manifest` into a rewritten manifest as an EXISTING entry, with the
+/// snapshot id and sequence numbers it has or inherits from its manifest.
+fn add_existing(
+    writer: &mut iceberg::spec::ManifestWriter,
+    manifest: &ManifestFile,
+    entry: ManifestEntry,
+) -> Result<()> {
+    let sequence = entry.sequence_number.unwrap_or(manifest.sequence_number);
+    let file_sequence = entry.file_sequence_number.or(Some(sequence));
+    writer
+        .add_existing_file(
+            entry.data_file,
+            entry.snapshot_id.unwrap_or(manifest.added_snapshot_id),
+            sequence,
+            file_sequence,
+        )
+        .map_err(|e| iceberg_error("rewriting a manifest", e))
 }
 
 fn parse_total(summary: Option<&Summary>, key: &str) -> i64 {
@@ -255,14 +265,7 @@ pub(crate) async fn prepare(
                     .add_delete_file(entry.data_file, sequence, file_sequence)
                     .map_err(|e| iceberg_error("rewriting manifest", e))?;
             } else {
-                writer
-                    .add_existing_file(
-                        entry.data_file,
-                        entry.snapshot_id.unwrap_or(manifest.added_snapshot_id),
-                        sequence,
-                        file_sequence,
-                    )
-                    .map_err(|e| iceberg_error("rewriting manifest", e))?;
+                add_existing(&mut writer, &manifest, entry)?;
             }
         }
         let rewritten = writer

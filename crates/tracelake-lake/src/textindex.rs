@@ -738,6 +738,17 @@ mod tests {
         RecordBatch::try_new(schema, vec![Arc::new(StringArray::from(texts.to_vec()))]).unwrap()
     }
 
+    /// Writes `bytes` as `x.tlidx` in `dir` and opens it.
+    async fn open_index(dir: &std::path::Path, bytes: &[u8]) -> IndexReader {
+        std::fs::write(dir.join("x.tlidx"), bytes).unwrap();
+        let store: Arc<dyn ObjectStore> =
+            Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir).unwrap());
+        IndexReader::open(store, StorePath::from("x.tlidx"))
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
     #[tokio::test]
     async fn a_damaged_index_is_an_error_not_a_panic() {
         let dir = tempfile::tempdir().unwrap();
@@ -790,13 +801,7 @@ mod tests {
         ];
         b.add_batch(&batch(&rows)).unwrap();
         let bytes = b.finish("data/x.parquet", 10, vec![5]);
-        std::fs::write(dir.path().join("x.tlidx"), &bytes).unwrap();
-        let store: Arc<dyn ObjectStore> =
-            Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap());
-        let mut r = IndexReader::open(store, StorePath::from("x.tlidx"))
-            .await
-            .unwrap()
-            .unwrap();
+        let mut r = open_index(dir.path(), &bytes).await;
         assert_eq!(r.footer.blocks, 3);
         assert_eq!(r.block_rows(1), Some(2..4));
         assert_eq!(r.block_rows(2), Some(4..5));
@@ -833,13 +838,7 @@ mod tests {
         b.add_batch(&batch(&rows)).unwrap();
         let bytes = b.finish("data/x.parquet", 10, vec![300]);
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("x.tlidx"), &bytes).unwrap();
-        let store: Arc<dyn ObjectStore> =
-            Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap());
-        let mut r = IndexReader::open(store, StorePath::from("x.tlidx"))
-            .await
-            .unwrap()
-            .unwrap();
+        let mut r = open_index(dir.path(), &bytes).await;
         assert_eq!(r.footer.blocks, 300);
         let key = |s: &str| trigrams(&fold(s)).next().unwrap();
         let keys: BTreeSet<u32> = [key("com"), key("rar")].into();
