@@ -219,14 +219,7 @@ pub(crate) async fn prepare(
     }
     let mut removed_found: HashSet<String> = HashSet::new();
     let (mut removed_rows, mut removed_bytes) = (0i64, 0i64);
-    // Deletions recorded by an earlier snapshot need not be carried on: a manifest with no
-    // added or existing files describes nothing live (Iceberg's manifest filtering).
-    let live: Vec<ManifestFile> = state
-        .manifests(warehouse)
-        .await?
-        .into_iter()
-        .filter(|m| m.has_added_files() || m.has_existing_files())
-        .collect();
+    let live = state.live_manifests(warehouse).await?;
     let mut carried: Vec<ManifestFile> = Vec::new();
     let read: Vec<Option<Vec<ManifestEntry>>> = if removed.is_empty() {
         vec![None; live.len()]

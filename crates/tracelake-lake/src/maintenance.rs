@@ -169,10 +169,9 @@ impl Lake {
         let live_manifests = |state: TableState| async move {
             Ok::<_, Error>(
                 state
-                    .manifests(self.warehouse())
+                    .live_manifests(self.warehouse())
                     .await?
                     .into_iter()
-                    .filter(|m| m.has_added_files() || m.has_existing_files())
                     .map(|m| m.manifest_length < crate::commit::MERGE_TARGET_BYTES)
                     .collect::<Vec<bool>>(),
             )

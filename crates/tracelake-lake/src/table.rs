@@ -110,16 +110,22 @@ impl TableState {
         Ok(list.consume_entries().into_iter().collect())
     }
 
-    /// The live data files of the current snapshot.
-    pub async fn live_files(&self, warehouse: &Warehouse) -> Result<Vec<LiveFile>> {
-        // A manifest with neither added nor existing files lists only deletions: nothing
-        // live to read (the manifest list says so without opening it).
-        let manifests: Vec<ManifestFile> = self
+    /// The manifests of the current snapshot that list live files. One with neither added
+    /// nor existing files lists only deletions an earlier snapshot made: nothing live to read
+    /// and nothing a new snapshot must carry on (the manifest list says so without opening
+    /// it; Iceberg's manifest filtering).
+    pub async fn live_manifests(&self, warehouse: &Warehouse) -> Result<Vec<ManifestFile>> {
+        Ok(self
             .manifests(warehouse)
             .await?
             .into_iter()
             .filter(|m| m.has_added_files() || m.has_existing_files())
-            .collect();
+            .collect())
+    }
+
+    /// The live data files of the current snapshot.
+    pub async fn live_files(&self, warehouse: &Warehouse) -> Result<Vec<LiveFile>> {
+        let manifests = self.live_manifests(warehouse).await?;
         let mut out = Vec::new();
         for entries in crate::commit::read_manifests(warehouse, &manifests).await? {
             for entry in entries {
