@@ -146,23 +146,33 @@ pub(crate) async fn read_manifests(
 
 /// Writes one manifest holding the live entries of `manifests` as EXISTING entries (their
 /// snapshot ids and sequence numbers kept, as Iceberg's manifest merging does); entries an
-/// earlier snapshot deleted are dropped.
+/// earlier snapshot deleted are dropped. Entries already read are passed along, the others
+/// are read here.
 async fn merge_manifests(
     warehouse: &Warehouse,
     state: &TableState,
     snapshot_id: i64,
-    manifests: &[ManifestFile],
+    manifests: Vec<(ManifestFile, Option<Vec<ManifestEntry>>)>,
 ) -> Result<(String, ManifestFile)> {
-    let (io, location, mut writer) = manifest_writer(state, snapshot_id, "m2")?;
-    for (manifest, entries) in manifests
+    let unread: Vec<ManifestFile> = manifests
         .iter()
-        .zip(read_manifests(warehouse, manifests).await?)
-    {
+        .filter(|(_, entries)| entries.is_none())
+        .map(|(m, _)| m.clone())
+        .collect();
+    let mut read = read_manifests(warehouse, &unread).await?.into_iter();
+    let (io, location, mut writer) = manifest_writer(state, snapshot_id, "m2")?;
+    for (manifest, entries) in manifests {
+        let entries = match entries {
+            Some(e) => e,
+            None => read.next().ok_or_else(|| {
+                Error::internal(format!("manifest {} was not read", manifest.manifest_path))
+            })?,
+        };
         for entry in entries {
             if entry.status == ManifestStatus::Deleted {
                 continue;
             }
-            add_existing(&mut writer, manifest, entry)?;
+            add_existing(&mut writer, &manifest, entry)?;
         }
     }
     let merged = writer
@@ -220,7 +230,8 @@ pub(crate) async fn prepare(
     let mut removed_found: HashSet<String> = HashSet::new();
     let (mut removed_rows, mut removed_bytes) = (0i64, 0i64);
     let live = state.live_manifests(warehouse).await?;
-    let mut carried: Vec<ManifestFile> = Vec::new();
+    // Manifests carried over unchanged, with their entries when they were read.
+    let mut carried: Vec<(ManifestFile, Option<Vec<ManifestEntry>>)> = Vec::new();
     let read: Vec<Option<Vec<ManifestEntry>>> = if removed.is_empty() {
         vec![None; live.len()]
     } else {
@@ -232,14 +243,14 @@ pub(crate) async fn prepare(
     };
     for (manifest, entries) in live.into_iter().zip(read) {
         let Some(entries) = entries else {
-            carried.push(manifest);
+            carried.push((manifest, None));
             continue;
         };
         if !entries
             .iter()
             .any(|e| e.is_alive() && removed.contains(e.file_path()))
         {
-            carried.push(manifest);
+            carried.push((manifest, Some(entries)));
             continue;
         }
         // Rewrite: removed files become DELETED entries, the rest EXISTING.
@@ -269,16 +280,16 @@ pub(crate) async fn prepare(
         files.locations.push(location);
         manifests.push(rewritten);
     }
-    let (small, large): (Vec<ManifestFile>, Vec<ManifestFile>) = carried
+    let (small, large): (Vec<_>, Vec<_>) = carried
         .into_iter()
-        .partition(|m| m.manifest_length < MERGE_TARGET_BYTES);
-    manifests.extend(large);
+        .partition(|(m, _)| m.manifest_length < MERGE_TARGET_BYTES);
+    manifests.extend(large.into_iter().map(|(m, _)| m));
     if small.len() >= MERGE_MIN_COUNT || (change.merge_manifests && small.len() >= 2) {
-        let (location, merged) = merge_manifests(warehouse, state, snapshot_id, &small).await?;
+        let (location, merged) = merge_manifests(warehouse, state, snapshot_id, small).await?;
         files.locations.push(location);
         manifests.push(merged);
     } else {
-        manifests.extend(small);
+        manifests.extend(small.into_iter().map(|(m, _)| m));
     }
     if removed_found.len() != removed.len() {
         return Err(Error::conflict(format!(

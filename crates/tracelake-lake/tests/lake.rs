@@ -197,6 +197,19 @@ async fn manifests_are_merged_so_listing_stays_cheap() {
     // A reopened lake reads the same files through the merged manifest.
     let again = open(dir.path()).await;
     assert_eq!(again.files(TableKind::Spans).await.unwrap().len(), 25);
+    // More commits, then compaction removing files from merged and unmerged manifests
+    // alike: every row survives, one file per day, one manifest.
+    for i in 0..12 {
+        let mut w = lake.begin_write().await.unwrap();
+        w.append(TableKind::Spans, &spans(&format!("n{i}"), 2, i % 4))
+            .unwrap();
+        lake.commit(w).await.unwrap();
+    }
+    let report = lake.compact(TableKind::Spans, 2).await.unwrap();
+    assert_eq!(report.files_before, 37);
+    assert_eq!(report.files_after, 4);
+    assert_eq!(rows(&lake, TableKind::Spans).await, 75 + 24);
+    assert_eq!(live_manifests(&lake, TableKind::Spans).await, 1);
 }
 
 #[tokio::test]
