@@ -166,20 +166,18 @@ impl Lake {
             }
         }
         // Then the listing: the small manifests the commits left become one.
-        let live_manifests = |state: TableState| async move {
-            Ok::<_, Error>(
-                state
-                    .live_manifests(self.warehouse())
-                    .await?
-                    .into_iter()
-                    .map(|m| m.manifest_length < crate::commit::MERGE_TARGET_BYTES)
-                    .collect::<Vec<bool>>(),
-            )
-        };
-        let before = live_manifests(self.table(kind).await?).await?;
+        let before = self
+            .table(kind)
+            .await?
+            .live_manifests(self.warehouse())
+            .await?;
         report.manifests_before = before.len();
         report.manifests_after = before.len();
-        if before.iter().filter(|small| **small).count() >= 2 {
+        let small = before
+            .iter()
+            .filter(|m| m.manifest_length < crate::commit::MERGE_TARGET_BYTES)
+            .count();
+        if small >= 2 {
             let change = TableChange {
                 kind,
                 added: Vec::new(),
@@ -190,7 +188,12 @@ impl Lake {
             self.commit_changes(std::slice::from_ref(&change), Vec::new(), Vec::new())
                 .await
                 .map_err(|e| e.context(format!("merging the manifests of {}", kind.name())))?;
-            report.manifests_after = live_manifests(self.table(kind).await?).await?.len();
+            report.manifests_after = self
+                .table(kind)
+                .await?
+                .live_manifests(self.warehouse())
+                .await?
+                .len();
         }
         Ok(report)
     }
