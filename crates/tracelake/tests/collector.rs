@@ -220,13 +220,28 @@ fn bad_requests_are_answered_counted_and_harm_nothing() {
         // the limit (and counted by the layer around the gRPC server).
         assert_eq!(r.grpc_code(), Some(tonic::Code::OutOfRange as i32), "{r:?}");
         assert!(r.message.contains("1048576"), "{r:?}");
+        // Undecodable protobuf over gRPC: INVALID_ARGUMENT (not retryable), saying why.
+        let r = g
+            .grpc_raw(Signal::Traces, b"\xff\xff\xff\xff not protobuf")
+            .await
+            .unwrap();
+        assert_eq!(
+            r.grpc_code(),
+            Some(tonic::Code::InvalidArgument as i32),
+            "{r:?}"
+        );
+        assert!(
+            r.message.contains("undecodable OTLP traces protobuf"),
+            "{r:?}"
+        );
+        assert!(g.send(&good[0]).await.unwrap().ok());
         // Good requests before and after are unaffected.
         for req in &good {
             assert!(h.send(req).await.unwrap().ok());
         }
     });
     let status = server.status(&tl);
-    assert_eq!(status["rejected"]["malformed"], 3, "{status}");
+    assert_eq!(status["rejected"]["malformed"], 4, "{status}");
     // One over HTTP (413), one over gRPC (OUT_OF_RANGE).
     assert_eq!(status["rejected"]["too_large"], 2, "{status}");
     // The same counters for Prometheus, and in `tracelake status` for a person.
@@ -239,17 +254,17 @@ fn bad_requests_are_answered_counted_and_harm_nothing() {
             .unwrap()
     });
     assert!(
-        prom.contains("tracelake_requests_rejected_total{reason=\"malformed\"} 3"),
+        prom.contains("tracelake_requests_rejected_total{reason=\"malformed\"} 4"),
         "{prom}"
     );
     assert!(prom.contains("# TYPE tracelake_wal_bytes gauge"), "{prom}");
     let text = tl.run(&["status", "--http", &server.http]).ok().stdout;
-    assert!(text.contains("3 malformed"), "{text}");
+    assert!(text.contains("4 malformed"), "{text}");
     server.stop();
     assert_eq!(
         as_i64(&tl.scalar("select count(*) from raw")),
-        good.len() as i64,
-        "only the good requests landed"
+        good.len() as i64 + 1,
+        "only the good requests landed (one of them twice)"
     );
     assert_eq!(
         as_i64(&tl.scalar("select count(*) from spans where kind = 'llm'")),

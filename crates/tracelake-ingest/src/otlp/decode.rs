@@ -125,6 +125,15 @@ impl Request {
         }
     }
 
+    /// The size of the request encoded as protobuf, without encoding it.
+    pub fn encoded_len(&self) -> usize {
+        match self {
+            Request::Traces(r) => r.encoded_len(),
+            Request::Logs(r) => r.encoded_len(),
+            Request::Metrics(r) => r.encoded_len(),
+        }
+    }
+
     /// The request as OTLP JSON (for the `raw` table).
     pub fn to_json(&self) -> String {
         match self {

@@ -158,6 +158,56 @@ impl OtlpClient {
         })
     }
 
+    /// Sends `message` as the one gRPC message of an `Export` call, framed by hand over
+    /// HTTP/2 (for malformed-input tests: the generated clients only send valid messages).
+    pub async fn grpc_raw(&self, signal: Signal, message: &[u8]) -> Result<Reply> {
+        let service = match signal {
+            Signal::Traces => "trace.v1.TraceService",
+            Signal::Logs => "logs.v1.LogsService",
+            Signal::Metrics => "metrics.v1.MetricsService",
+        };
+        let url = format!(
+            "{}/opentelemetry.proto.collector.{service}/Export",
+            self.base
+        );
+        let len = u32::try_from(message.len()).context("message over 4 GiB")?;
+        // The gRPC frame: an uncompressed flag, the length big-endian, the message.
+        let mut body = vec![0u8];
+        body.extend_from_slice(&len.to_be_bytes());
+        body.extend_from_slice(message);
+        let client = reqwest::Client::builder()
+            .http2_prior_knowledge()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .context("building the HTTP/2 client")?;
+        let resp = client
+            .post(&url)
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .body(body)
+            .send()
+            .await
+            .with_context(|| format!("POST {url}"))?;
+        // A refusal before any message is trailers-only: the status is in the headers.
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let code: i32 = header("grpc-status")
+            .and_then(|c| c.parse().ok())
+            .ok_or_else(|| anyhow!("no grpc-status in the response headers"))?;
+        let message = header("grpc-message")
+            .map(|m| percent_decode(&m))
+            .unwrap_or_default();
+        Ok(Reply {
+            status: if code == 0 { 200 } else { 1000 + code as u16 },
+            message,
+            retry_hint: false,
+        })
+    }
+
     async fn send_http(&self, signal: Signal, content_type: &str, body: Vec<u8>) -> Result<Reply> {
         let url = format!("{}/v1/{}", self.base, signal.name());
         let mut builder = self.http.post(&url).header("content-type", content_type);
@@ -285,4 +335,28 @@ pub fn load_captures(dir: &Path) -> Result<Vec<Request>> {
         .collect();
     names.sort();
     names.iter().map(|p| load_capture(p)).collect()
+}
+
+/// Undoes the percent-encoding of a `grpc-message` header.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

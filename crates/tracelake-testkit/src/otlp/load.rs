@@ -231,7 +231,7 @@ async fn worker(
             Some(every) if every > 0 && n.is_multiple_of(every) => generator.claude_events(),
             _ => generator.traces(spec.batch),
         };
-        let size = req.to_protobuf().len() as u64;
+        let size = req.encoded_len() as u64;
         let t = Instant::now();
         r.sent += 1;
         match client.send(&req).await {
