@@ -22,8 +22,11 @@ use crate::redact::Redactor;
 
 /// Rows per batch before it is handed to the writer.
 const BATCH_ROWS: usize = 8192;
-/// Text bytes per batch before it is handed to the writer.
+/// Text bytes per batch of spans before it is handed to the writer.
 const BATCH_BYTES: usize = 24 * 1024 * 1024;
+/// Text bytes per batch of raw records: less, since nothing is sorted or searched by them and
+/// a collector's raw rows are whole requests (hundreds of KB each).
+const RAW_BATCH_BYTES: usize = 8 * 1024 * 1024;
 
 enum WriterMsg {
     Batch(TableKind, RecordBatch),
@@ -87,6 +90,40 @@ impl OnceFilter for LakeOnce<'_> {
     }
 }
 
+/// A row whose text has been masked. The `push_masked_*` methods take only these, so masking
+/// can run on other threads while one thread feeds the sink.
+pub struct Masked<T> {
+    row: T,
+    masked: u64,
+}
+
+impl<T> Masked<T> {
+    /// The masked row.
+    pub fn row(&self) -> &T {
+        &self.row
+    }
+}
+
+impl Masked<Span> {
+    /// Masks every text column of `span`.
+    pub fn span(mut span: Span, redactor: &Redactor) -> Self {
+        let mut masked = 0;
+        span.for_each_text_mut(|t| masked += redactor.redact(t));
+        Self {
+            row: span,
+            masked: masked as u64,
+        }
+    }
+}
+
+impl Masked<RawRecord> {
+    /// Masks the record's text.
+    pub fn raw(mut raw: RawRecord, redactor: &Redactor) -> Self {
+        let masked = redactor.redact(&mut raw.record) as u64;
+        Self { row: raw, masked }
+    }
+}
+
 /// Collects rows from a source and feeds them to a [`LakeWriterThread`].
 pub struct RowSink {
     spans: SpanBatchBuilder,
@@ -104,12 +141,15 @@ pub struct RowSink {
 
 impl RowSink {
     /// Masks and appends a span.
-    pub fn push_span(&mut self, mut span: Span) -> Result<()> {
-        let redactor = &self.redactor;
-        let mut masked = 0;
-        span.for_each_text_mut(|t| masked += redactor.redact(t));
-        self.counts.masked += masked as u64;
-        self.spans.append(&span);
+    pub fn push_span(&mut self, span: Span) -> Result<()> {
+        let span = Masked::span(span, &self.redactor);
+        self.push_masked_span(span)
+    }
+
+    /// Appends a span masked already (on another thread, with [`RowSink::redactor`]).
+    pub fn push_masked_span(&mut self, span: Masked<Span>) -> Result<()> {
+        self.counts.masked += span.masked;
+        self.spans.append(&span.row);
         self.counts.spans += 1;
         if self.spans.len() >= BATCH_ROWS || self.spans.text_bytes() >= BATCH_BYTES {
             self.flush_spans()?;
@@ -118,14 +158,25 @@ impl RowSink {
     }
 
     /// Masks and appends a raw record.
-    pub fn push_raw(&mut self, mut raw: RawRecord) -> Result<()> {
-        self.counts.masked += self.redactor.redact(&mut raw.record) as u64;
-        self.raw.append(&raw);
+    pub fn push_raw(&mut self, raw: RawRecord) -> Result<()> {
+        let raw = Masked::raw(raw, &self.redactor);
+        self.push_masked_raw(raw)
+    }
+
+    /// Appends a raw record masked already (on another thread, with [`RowSink::redactor`]).
+    pub fn push_masked_raw(&mut self, raw: Masked<RawRecord>) -> Result<()> {
+        self.counts.masked += raw.masked;
+        self.raw.append(&raw.row);
         self.counts.raw += 1;
-        if self.raw.len() >= BATCH_ROWS || self.raw.text_bytes() >= BATCH_BYTES {
+        if self.raw.len() >= BATCH_ROWS || self.raw.text_bytes() >= RAW_BATCH_BYTES {
             self.flush_raw()?;
         }
         Ok(())
+    }
+
+    /// The redactor rows are masked with, for callers that mask on threads of their own.
+    pub fn redactor(&self) -> &Arc<Redactor> {
+        &self.redactor
     }
 
     /// Appends a metric data point (its text is masked like every row's).
@@ -218,7 +269,7 @@ impl LakeWriterThread {
     pub fn start(lake: Lake, redactor: Arc<Redactor>) -> Result<(RowSink, LakeWriterThread)> {
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|e| Error::internal("the lake writer needs a tokio runtime").with_source(e))?;
-        let (tx, rx) = sync_channel(4);
+        let (tx, rx) = sync_channel(1);
         let handle = std::thread::Builder::new()
             .name("lake-writer".into())
             .spawn(move || writer_loop(&runtime, &lake, rx))
