@@ -122,7 +122,6 @@ impl Committer {
                     super::logs::genai_messages(&r, &mut messages);
                 }
             }
-            let messages = messages;
             let mut once = LakeOnce::new(&lake);
             let mut rows = 0u64;
             // Entities with a key (Claude Code's model calls, tools, prompts, decisions) can

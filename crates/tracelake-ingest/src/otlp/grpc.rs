@@ -92,7 +92,7 @@ impl Export for Metrics {
 
 /// A request as it arrived: its protobuf bytes (what the WAL keeps, so nothing is encoded
 /// twice), proven valid by decoding, and how many spans, records or points it holds.
-pub struct Received {
+struct Received {
     bytes: Bytes,
     items: u64,
 }

@@ -199,7 +199,11 @@ impl OtlpClient {
             .and_then(|c| c.parse().ok())
             .ok_or_else(|| anyhow!("no grpc-status in the response headers"))?;
         let message = header("grpc-message")
-            .map(|m| percent_decode(&m))
+            .map(|m| {
+                percent_encoding::percent_decode_str(&m)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            })
             .unwrap_or_default();
         Ok(Reply {
             status: if code == 0 { 200 } else { 1000 + code as u16 },
@@ -335,28 +339,4 @@ pub fn load_captures(dir: &Path) -> Result<Vec<Request>> {
         .collect();
     names.sort();
     names.iter().map(|p| load_capture(p)).collect()
-}
-
-/// Undoes the percent-encoding of a `grpc-message` header.
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
