@@ -125,6 +125,78 @@ fn claude_code_captures_land_the_same_over_every_transport() {
     );
 }
 
+/// Which views of the keyed entities landed: the trace span brings ids, parents and
+/// time to first token, the event brings Claude Code's cost.
+fn views(tl: &Tl) -> Vec<Value> {
+    tl.sql(
+        "select kind, count(*) as n, count(trace_id) as traced, count(parent_span_id) as parented, \
+         count(ttft_ms) as ttft, count(source_cost_usd) as source_cost, count(end_time) as ended, \
+         count(distinct span_id) as ids from spans group by kind order by kind",
+    )
+}
+
+#[test]
+fn views_of_one_entity_in_different_commits_merge_into_one_row() {
+    let reqs = captures();
+    let whole = Tl::new();
+    whole.write_config("[collector]\ncommit_interval_ms = 600000\n");
+    let server = Server::start(&whole);
+    send_all(&server.otlp_http, Transport::HttpJson, false, &reqs);
+    server.stop();
+
+    // Every request in a commit of its own: a model call's event and its trace span are
+    // committed seconds apart, in different WAL segments.
+    let split = Tl::new();
+    split.write_config("[collector]\ncommit_interval_ms = 50\nmerge_window_ms = 60000\n");
+    let server = Server::start(&split);
+    for (i, r) in reqs.iter().enumerate() {
+        send_all(
+            &server.otlp_http,
+            Transport::HttpJson,
+            false,
+            std::slice::from_ref(r),
+        );
+        // Its raw row is written with its first commit: then the next one goes to a new segment.
+        let started = std::time::Instant::now();
+        while as_i64(&split.scalar("select count(*) from raw")) <= i as i64 {
+            assert!(
+                started.elapsed().as_secs() < 30,
+                "request {i} never committed"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    server.stop();
+    let commits = as_i64(&split.scalar("select count(*) from raw"));
+    assert_eq!(commits, reqs.len() as i64);
+    assert_eq!(views(&split), views(&whole));
+    assert_eq!(summary(&split), summary(&whole));
+    let merged = views(&whole);
+    let llm = merged.iter().find(|r| r["kind"] == "llm").unwrap();
+    assert!(
+        as_i64(&llm["traced"]) > 0 && llm["traced"] == llm["source_cost"],
+        "{llm}"
+    );
+
+    // Without a stop, a waiting entity is written once its window has passed.
+    let live = Tl::new();
+    live.write_config("[collector]\ncommit_interval_ms = 50\nmerge_window_ms = 500\n");
+    let server = Server::start(&live);
+    let happy = load_captures(&testdata().join("claude-code-otlp/happy")).unwrap();
+    send_all(&server.otlp_http, Transport::HttpJson, false, &happy);
+    let started = std::time::Instant::now();
+    while server.status(&live)["wal_bytes"] != 0 {
+        assert!(started.elapsed().as_secs() < 30, "the WAL never drained");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let llm = as_i64(&live.scalar("select count(*) from spans where kind = 'llm'"));
+    server.stop();
+    assert_eq!(
+        llm, 5,
+        "the happy scenario's model calls, written while serving"
+    );
+}
+
 #[test]
 fn one_session_seen_through_otlp_and_its_log_is_one_session() {
     let tl = Tl::new();

@@ -29,6 +29,11 @@ pub struct CollectorConfig {
     pub commit_bytes: u64,
     /// Keep every request in the `raw` table (as OTLP JSON).
     pub keep_raw: bool,
+    /// How long an entity with several views (Claude Code's and Codex's model calls, tools,
+    /// prompts, decisions) waits for the others before it is written
+    /// (milliseconds after its first view arrived). Views within the window merge into one
+    /// row even when they land in different commits.
+    pub merge_window_ms: u64,
 }
 
 impl Default for CollectorConfig {
@@ -42,6 +47,7 @@ impl Default for CollectorConfig {
             commit_interval_ms: 2000,
             commit_bytes: 64 * 1024 * 1024,
             keep_raw: true,
+            merge_window_ms: 5000,
         }
     }
 }

@@ -13,7 +13,7 @@ use tracelake_lake::{Lake, SealedSegment, SourceState};
 use tracelake_model::{Error, MetricPoint, PricingTable, RawRecord, Result, Span};
 
 use super::collector::Collector;
-use super::decode::{Encoding, Signal, decode};
+use super::decode::{CARRIED, Encoding, Signal, decode};
 use super::logs::SpanMessages;
 use super::{Mapped, map_request};
 use crate::redact::Redactor;
@@ -50,7 +50,7 @@ impl Committer {
                 self.collector.wal().remove(&seg)?;
             } else {
                 tracing::info!(segment = %seg.name, bytes = seg.bytes, "replaying a segment left by the last run");
-                self.commit_segment(&seg).await?;
+                self.commit_segment(&seg, false).await?;
             }
         }
         Ok(())
@@ -71,7 +71,7 @@ impl Committer {
                 if let Some(seg) = wal.seal().await? {
                     let mut attempt = 0u32;
                     loop {
-                        match self.commit_segment(&seg).await {
+                        match self.commit_segment(&seg, stopping).await {
                             Ok(()) => break,
                             Err(e) if !stopping || attempt < 3 => {
                                 attempt += 1;
@@ -101,13 +101,24 @@ impl Committer {
         }
     }
 
-    /// Commits one sealed segment, then deletes it.
-    pub async fn commit_segment(&self, seg: &SealedSegment) -> Result<()> {
+    /// Commits one sealed segment, then deletes it. Entities still inside their merge window
+    /// are not written yet: the records that hold them are appended to the WAL again (before
+    /// the commit, so a crash cannot lose them) and meet their later views in a later commit.
+    /// `last` writes every entity (the final commit before the collector stops).
+    pub async fn commit_segment(&self, seg: &SealedSegment, last: bool) -> Result<()> {
         let started = Instant::now();
         let (sink, writer) = LakeWriterThread::start(self.lake.clone(), self.redactor.clone())?;
         let lake = self.lake.clone();
         let pricing = self.pricing;
-        let keep_raw = self.collector.config().keep_raw;
+        let config = self.collector.config();
+        let keep_raw = config.keep_raw;
+        let window_us = if last {
+            i64::MIN
+        } else {
+            i64::try_from(config.merge_window_ms.saturating_mul(1000)).unwrap_or(i64::MAX)
+        };
+        let wal = self.collector.wal().clone();
+        let runtime = tokio::runtime::Handle::current();
         let seg_owned = seg.clone();
         let work = tokio::task::spawn_blocking(move || -> Result<u64> {
             let mut sink = sink;
@@ -116,8 +127,9 @@ impl Committer {
             for record in SegmentReader::open(&seg_owned.path)? {
                 let record = record?;
                 if Signal::from_wal_kind(record.kind) == Some(Signal::Logs)
+                    && let Ok(carried) = Carried::of(&record)
                     && let Ok(crate::otlp::Request::Logs(r)) =
-                        decode(Signal::Logs, Encoding::Protobuf, &record.payload)
+                        decode(Signal::Logs, Encoding::Protobuf, &carried.protobuf)
                 {
                     super::logs::genai_messages(&r, &mut messages);
                 }
@@ -125,11 +137,9 @@ impl Committer {
             let mut once = LakeOnce::new(&lake);
             let mut rows = 0u64;
             // Entities with a key (Claude Code's model calls, tools, prompts, decisions) can
-            // arrive twice, as a trace span and as a log event: within a segment both views
-            // merge into one row; across segments the first committed view stands.
-            let mut keyed: Vec<([u8; 16], tracelake_model::Span)> = Vec::new();
-            let mut keyed_at: std::collections::HashMap<[u8; 16], usize> =
-                std::collections::HashMap::new();
+            // arrive more than once, as a trace span and as a log event: their views merge
+            // into one row, written once the first view is older than the merge window.
+            let mut keyed = Keyed::default();
             let redactor = sink.redactor().clone();
             let mapper = RecordMapper {
                 segment: &seg_owned.name,
@@ -143,15 +153,14 @@ impl Committer {
                 if let Some(raw) = mapped.raw {
                     sink.push_masked_raw(raw)?;
                 }
+                let record = keyed.records.len();
+                let mut has_keys = false;
                 for row in mapped.rows {
                     match row {
-                        Row::Keyed(key, span) => match keyed_at.get(&key) {
-                            Some(&i) => keyed[i].1.fill_missing(span),
-                            None => {
-                                keyed_at.insert(key, keyed.len());
-                                keyed.push((key, span));
-                            }
-                        },
+                        Row::Keyed(key, span) => {
+                            has_keys = true;
+                            keyed.add(key, span, mapped.received_at, record);
+                        }
                         Row::Span(span) => {
                             rows += 1;
                             sink.push_masked_span(span)?;
@@ -162,12 +171,27 @@ impl Committer {
                         }
                     }
                 }
+                keyed
+                    .records
+                    .push(if has_keys { mapped.carry } else { None });
                 Ok(())
             })?;
-            for (key, span) in keyed {
-                if once.first_time(key, &mut sink)? {
+            let due_before = chrono::Utc::now()
+                .timestamp_micros()
+                .saturating_sub(window_us);
+            let mut carry = std::collections::BTreeSet::new();
+            for entity in keyed.entities {
+                if entity.first_seen > due_before {
+                    carry.extend(entity.records);
+                } else if once.first_time(entity.key, &mut sink)? {
                     rows += 1;
-                    sink.push_span(span)?;
+                    sink.push_span(entity.span)?;
+                }
+            }
+            // Durable before the commit: once the ledger has this segment, it is deleted.
+            for i in carry {
+                if let Some(Some(c)) = keyed.records.get(i) {
+                    runtime.block_on(wal.append(c.kind | CARRIED, c.received_at, c.payload()))?;
                 }
             }
             sink.set_source_state(SourceState {
@@ -203,6 +227,108 @@ impl Committer {
 struct MappedRecord {
     raw: Option<Masked<RawRecord>>,
     rows: Vec<Row>,
+    /// When the request arrived (µs since the epoch; a carried record keeps its first arrival).
+    received_at: i64,
+    /// The record as it would be carried to a later segment.
+    carry: Option<Carried>,
+}
+
+/// A WAL record's request and where it was first stored. A carried record's payload is the
+/// reference of its first copy (a `u16` length, then UTF-8), then the protobuf, so its rows
+/// keep pointing at the `raw` row written with that copy.
+struct Carried {
+    kind: u8,
+    received_at: i64,
+    request_ref: String,
+    protobuf: bytes::Bytes,
+}
+
+impl Carried {
+    /// Splits a WAL record (carried or not) into its reference and protobuf.
+    fn of(record: &WalRecord) -> Result<Self> {
+        let kind = record.kind & !CARRIED;
+        if record.kind & CARRIED == 0 {
+            return Ok(Self {
+                kind,
+                received_at: record.received_at,
+                request_ref: String::new(),
+                protobuf: record.payload.clone(),
+            });
+        }
+        let bad = || Error::internal("a carried WAL record has no reference");
+        let len = record.payload.get(..2).ok_or_else(bad)?;
+        let len = usize::from(u16::from_le_bytes([len[0], len[1]]));
+        let request_ref = record.payload.get(2..2 + len).ok_or_else(bad)?;
+        let request_ref = std::str::from_utf8(request_ref)
+            .map_err(|_| bad())?
+            .to_string();
+        Ok(Self {
+            kind,
+            received_at: record.received_at,
+            request_ref,
+            protobuf: record.payload.slice(2 + len..),
+        })
+    }
+
+    /// The payload of the carried copy.
+    fn payload(&self) -> bytes::Bytes {
+        let r = self.request_ref.as_bytes();
+        let len = u16::try_from(r.len()).unwrap_or(u16::MAX);
+        let mut out = Vec::with_capacity(2 + r.len() + self.protobuf.len());
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&r[..usize::from(len)]);
+        out.extend_from_slice(&self.protobuf);
+        out.into()
+    }
+}
+
+/// The keyed entities of a commit, merged by key in the order their views arrived.
+#[derive(Default)]
+struct Keyed {
+    entities: Vec<Entity>,
+    at: std::collections::HashMap<[u8; 16], usize>,
+    /// Per record of the segment, the record to carry if one of its entities waits.
+    records: Vec<Option<Carried>>,
+}
+
+struct Entity {
+    key: [u8; 16],
+    span: Span,
+    /// Arrival of the first view (µs since the epoch).
+    first_seen: i64,
+    /// Records (indexes into `Keyed::records`) holding a view.
+    records: Vec<usize>,
+}
+
+impl Keyed {
+    fn add(&mut self, key: [u8; 16], span: Span, received_at: i64, record: usize) {
+        match self.at.get(&key) {
+            Some(&i) => {
+                let e = &mut self.entities[i];
+                // The view that arrived first comes first, whatever the order in the segment
+                // (a carried copy can land after a request that arrived while it was carried).
+                if received_at < e.first_seen {
+                    let later = std::mem::replace(&mut e.span, span);
+                    e.span.fill_missing(later);
+                    e.first_seen = received_at;
+                } else {
+                    e.span.fill_missing(span);
+                }
+                if e.records.last() != Some(&record) {
+                    e.records.push(record);
+                }
+            }
+            None => {
+                self.at.insert(key, self.entities.len());
+                self.entities.push(Entity {
+                    key,
+                    span,
+                    first_seen: received_at,
+                    records: vec![record],
+                });
+            }
+        }
+    }
 }
 
 enum Row {
@@ -303,19 +429,29 @@ impl RecordMapper<'_> {
         let mut out = MappedRecord {
             raw: None,
             rows: Vec::new(),
+            received_at: record.received_at,
+            carry: None,
         };
         let Some(signal) = Signal::from_wal_kind(record.kind) else {
             tracing::warn!(segment = %self.segment, kind = record.kind, "skipping a WAL record of unknown kind");
             return out;
         };
-        let request_ref = format!("{}#{}", self.segment, record.index);
-        let req = match decode(signal, Encoding::Protobuf, &record.payload) {
+        let here = format!("{}#{}", self.segment, record.index);
+        let carried = record.kind & CARRIED != 0;
+        let decoded = Carried::of(&record).and_then(|mut c| {
+            if !carried {
+                c.request_ref = here.clone();
+            }
+            let req = decode(signal, Encoding::Protobuf, &c.protobuf)?;
+            Ok((c, req))
+        });
+        let (carry, req) = match decoded {
             Ok(r) => r,
             Err(e) => {
                 // Cannot happen for records we wrote; kept rather than lost.
-                tracing::error!(request = %request_ref, error = %e.report(), "undecodable WAL record kept in raw");
+                tracing::error!(request = %here, error = %e.report(), "undecodable WAL record kept in raw");
                 let raw = raw_row(
-                    &request_ref,
+                    &here,
                     signal,
                     record.received_at,
                     hex_payload(&record.payload),
@@ -325,17 +461,16 @@ impl RecordMapper<'_> {
                 return out;
             }
         };
-        if self.keep_raw {
-            let raw = raw_row(
-                &request_ref,
-                signal,
-                record.received_at,
-                req.to_json(),
-                None,
-            );
+        let request_ref = carry.request_ref.as_str();
+        // A carried record's raw row, spans and metrics were written with its first copy.
+        if self.keep_raw && !carried {
+            let raw = raw_row(request_ref, signal, record.received_at, req.to_json(), None);
             out.raw = Some(Masked::raw(raw, self.redactor));
         }
-        for row in map_request(&req, &request_ref, self.pricing) {
+        for row in map_request(&req, request_ref, self.pricing) {
+            if carried && !matches!(row, Mapped::Span(_, Some(_))) {
+                continue;
+            }
             out.rows.push(match row {
                 Mapped::Span(span, Some(key)) => Row::Keyed(key, span),
                 Mapped::Span(mut span, None) => {
@@ -356,6 +491,9 @@ impl RecordMapper<'_> {
                 }
                 Mapped::Metric(point) => Row::Metric(point),
             });
+        }
+        if out.rows.iter().any(|r| matches!(r, Row::Keyed(..))) {
+            out.carry = Some(carry);
         }
         out
     }
@@ -491,5 +629,132 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.report().contains("sink closed"), "{}", err.report());
+    }
+
+    /// A WAL record of a logs request: Claude Code's `user_prompt` event (a keyed entity) and
+    /// another service's log line.
+    fn prompt_record(index: u64) -> WalRecord {
+        use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+        use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
+        use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+        use opentelemetry_proto::tonic::resource::v1::Resource;
+        let kv = |k: &str, v: &str| KeyValue {
+            key: k.into(),
+            value: Some(AnyValue {
+                value: Some(Value::StringValue(v.into())),
+            }),
+            ..Default::default()
+        };
+        let req = ExportLogsServiceRequest {
+            resource_logs: vec![
+                ResourceLogs {
+                    resource: Some(Resource {
+                        attributes: vec![kv("service.name", "claude-code")],
+                        ..Default::default()
+                    }),
+                    scope_logs: vec![ScopeLogs {
+                        log_records: vec![LogRecord {
+                            time_unix_nano: 1_700_000_000_000_000_000,
+                            attributes: vec![
+                                kv("event.name", "claude_code.user_prompt"),
+                                kv("session.id", "s-1"),
+                                kv("prompt.id", "p-1"),
+                                kv("prompt", "fix the tests"),
+                            ],
+                            ..Default::default()
+                        }],
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                },
+                ResourceLogs {
+                    resource: Some(Resource {
+                        attributes: vec![kv("service.name", "my-app")],
+                        ..Default::default()
+                    }),
+                    scope_logs: vec![ScopeLogs {
+                        log_records: vec![LogRecord {
+                            time_unix_nano: 1_700_000_000_000_000_001,
+                            attributes: vec![kv("event.name", "cache.miss")],
+                            ..Default::default()
+                        }],
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                },
+            ],
+        };
+        WalRecord {
+            kind: Signal::Logs.wal_kind(),
+            received_at: 1_700_000_000_000_000,
+            index,
+            payload: req.encode_to_vec().into(),
+        }
+    }
+
+    #[test]
+    fn a_carried_record_gives_only_its_entities_and_keeps_its_first_reference() {
+        let first = with_mapper(|m| m.map(prompt_record(3)));
+        assert!(first.raw.is_some());
+        let keyed = |m: &MappedRecord| {
+            m.rows
+                .iter()
+                .filter(|r| matches!(r, Row::Keyed(..)))
+                .count()
+        };
+        assert_eq!(keyed(&first), 1, "the prompt is keyed");
+        assert_eq!(first.rows.len(), 2, "the other service's line is a row too");
+        let carry = first.carry.expect("a record with an entity can be carried");
+        assert_eq!(carry.request_ref, "seg#3");
+        let copy = WalRecord {
+            kind: carry.kind | CARRIED,
+            received_at: carry.received_at,
+            index: 0,
+            payload: carry.payload(),
+        };
+        let again = with_mapper(|m| m.map(copy));
+        assert!(
+            again.raw.is_none(),
+            "its raw row was written with the first copy"
+        );
+        assert_eq!(again.rows.len(), 1, "only the entity");
+        assert_eq!(again.received_at, 1_700_000_000_000_000);
+        match &again.rows[0] {
+            Row::Keyed(_, span) => {
+                assert_eq!(span.source_ref.as_deref(), Some("seg#3"));
+                assert_eq!(span.input_text.as_deref(), Some("fix the tests"));
+            }
+            _ => panic!("expected the keyed prompt"),
+        }
+        let bad = WalRecord {
+            kind: Signal::Logs.wal_kind() | CARRIED,
+            received_at: 0,
+            index: 0,
+            payload: bytes::Bytes::from_static(&[9]),
+        };
+        assert!(Carried::of(&bad).is_err());
+    }
+
+    #[test]
+    fn the_view_that_arrived_first_wins_whatever_the_segment_order() {
+        let view = |name: &str, model: Option<&str>| {
+            let mut s = Span::new("x", "s", "otlp", tracelake_model::SpanKind::Llm, 0);
+            s.name = Some(name.into());
+            s.model = model.map(str::to_string);
+            s
+        };
+        let mut keyed = Keyed::default();
+        // The later view comes first in the segment (a carried copy landed after it).
+        keyed.add([1; 16], view("later", Some("m")), 20, 0);
+        keyed.add([1; 16], view("earlier", None), 10, 1);
+        let e = &keyed.entities[0];
+        assert_eq!(e.span.name.as_deref(), Some("earlier"));
+        assert_eq!(
+            e.span.model.as_deref(),
+            Some("m"),
+            "filled from the later view"
+        );
+        assert_eq!(e.first_seen, 10);
+        assert_eq!(e.records, vec![0, 1]);
     }
 }

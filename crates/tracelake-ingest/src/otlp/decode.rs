@@ -10,6 +10,10 @@ use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use prost::Message;
 use tracelake_model::{Error, Result};
 
+/// Flag on the WAL kind of a record the committer appended again, because an entity in it
+/// waits for its other views: only its keyed rows count the second time.
+pub const CARRIED: u8 = 0x80;
+
 /// The three OTLP signals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Signal {
@@ -34,9 +38,9 @@ impl Signal {
         }
     }
 
-    /// The signal of a WAL record kind.
+    /// The signal of a WAL record kind (carried or not).
     pub fn from_wal_kind(kind: u8) -> Option<Signal> {
-        match kind {
+        match kind & !CARRIED {
             1 => Some(Signal::Traces),
             2 => Some(Signal::Logs),
             3 => Some(Signal::Metrics),
