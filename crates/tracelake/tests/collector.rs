@@ -519,6 +519,7 @@ fn codex_telemetry_lands_exact_to_the_token() {
         }
     }
     server.stop();
+    let (mut truth_input, mut truth_output) = (0i64, 0i64);
     for (scenario, dir) in &runs {
         let rollout = walk(&dir.join("codex-sessions"))
             .into_iter()
@@ -550,6 +551,8 @@ fn codex_telemetry_lands_exact_to_the_token() {
              sum(reasoning_tokens) AS reasoning FROM spans \
              WHERE kind = 'llm' AND agent = 'codex' AND session_id = '{session}'"
         ))[0];
+        truth_input += want["input"].as_i64().unwrap();
+        truth_output += want["output"].as_i64().unwrap();
         for k in ["n", "input", "cached", "output", "reasoning"] {
             assert_eq!(
                 as_i64(&got[k]),
@@ -579,6 +582,51 @@ fn codex_telemetry_lands_exact_to_the_token() {
                 "{tools:?}"
             );
         }
+        // Each tool call's trace span is the same entity as its event: one row, not two.
+        let named = as_i64(&tl.scalar(&format!(
+            "SELECT count(*) FROM spans WHERE kind IN ('tool', 'event') AND name = 'exec_command' \
+             AND session_id = '{session}'"
+        )));
+        assert_eq!(
+            named, calls,
+            "{scenario}: tool spans merged with their events"
+        );
+        let timed = as_i64(&tl.scalar(&format!(
+            "SELECT count(*) FROM spans WHERE kind = 'tool' AND session_id = '{session}' \
+             AND trace_id IS NOT NULL AND end_time >= start_time"
+        )));
+        assert_eq!(timed, calls, "{scenario}");
+        // Codex's own spans of the conversation's traces land in its session.
+        let handled = load_captures(&dir.join("otlp"))
+            .unwrap()
+            .iter()
+            .map(|r| match r {
+                Request::Traces(t) => t
+                    .resource_spans
+                    .iter()
+                    .flat_map(|rs| &rs.scope_spans)
+                    .flat_map(|ss| &ss.spans)
+                    .filter(|s| s.name == "handle_responses")
+                    .count() as i64,
+                _ => 0,
+            })
+            .sum::<i64>();
+        assert!(handled > 0);
+        assert_eq!(
+            as_i64(&tl.scalar(&format!(
+                "SELECT count(*) FROM spans WHERE name = 'handle_responses' AND session_id = '{session}'"
+            ))),
+            handled,
+            "{scenario}"
+        );
+        // Outside a turn, Codex names the conversation `thread_id`.
+        assert_eq!(
+            as_i64(&tl.scalar(&format!(
+                "SELECT count(*) FROM spans WHERE name = 'session_loop' AND session_id = '{session}'"
+            ))),
+            1,
+            "{scenario}"
+        );
         let decisions = as_i64(&tl.scalar(&format!(
             "SELECT count(*) FROM spans WHERE kind = 'permission' AND decision = 'allow' AND session_id = '{session}'"
         )));
@@ -587,6 +635,14 @@ fn codex_telemetry_lands_exact_to_the_token() {
             "SELECT count(*) FROM spans WHERE kind = 'task' AND session_id = '{session}'"
         ));
         assert_eq!(as_i64(&prompt), 1, "{scenario}");
+    }
+    // Codex's metrics (delta histograms, one point per turn and token type) sum to the truth.
+    for (token_type, want) in [("input", truth_input), ("output", truth_output)] {
+        let got = as_f64(&tl.scalar(&format!(
+            "SELECT sum(value) FROM metrics WHERE metric_name = 'codex.turn.token_usage' \
+             AND attributes LIKE '%\"token_type\":\"{token_type}\"%'"
+        )));
+        assert_eq!(got, want as f64, "codex.turn.token_usage {token_type}");
     }
     // The same runs' rollouts, imported after: the same sessions and model names, and each
     // tool call still once (the rollout's tool ids and keys are the OTLP ones). Model calls

@@ -11,6 +11,7 @@ use tracelake_model::{Decision, PricingTable, Span, SpanKind, Status, TokenUsage
 use super::attrs::{Attrs, hex, object, to_json};
 use super::{Mapped, ResourceCtx};
 use crate::claude_code::identity;
+use crate::codex::identity as codex_identity;
 use crate::ids;
 
 /// Nanoseconds since the epoch → microseconds.
@@ -419,6 +420,20 @@ pub fn map_span(
         out.attributes = Some(Value::Object(attrs).to_string());
         return claude_code_span(out, s, &a, pricing);
     }
+    if ctx.agent.as_deref() == Some("codex") {
+        // Codex names its conversation `thread_id` on the spans outside a turn.
+        if out.trace_id.as_deref() == Some(out.session_id.as_str())
+            && let Some(thread) = a.str(&["thread_id"])
+        {
+            out.session_id = thread;
+        }
+        if let Some(call) = a.str(&["call_id"])
+            && a.get(&["codex.tool.phase", "tool_source"]).is_some()
+        {
+            out.attributes = Some(Value::Object(attrs).to_string());
+            return codex_tool_span(out, &a, call);
+        }
+    }
     let oi_kind = a.str(&["openinference.span.kind"]);
     let tl_kind = a.str(&["traceloop.span.kind"]);
     let op = a.str(&["gen_ai.operation.name"]);
@@ -642,4 +657,25 @@ fn claude_code_span(mut out: Span, s: &OtlpSpan, a: &Attrs<'_>, pricing: &Pricin
             Mapped::Span(out, Some(key_of_otel))
         }
     }
+}
+
+/// A Codex tool call's span (`exec_command` and the like, with `call_id`): the same entity as
+/// its `codex.tool_result` event and its rollout's function call, so the views merge into one
+/// row; the span brings the trace, its parent and the exact start and end.
+fn codex_tool_span(mut out: Span, a: &Attrs<'_>, call: String) -> Mapped {
+    let id = codex_identity::tool(&out.session_id, &call);
+    out.span_id = id.span_id;
+    out.kind = SpanKind::Tool;
+    out.agent = Some("codex".to_string());
+    out.tool_name = a.str(&["tool_name"]).or_else(|| out.name.clone());
+    out.name = out.tool_name.clone();
+    out.tool_call_id = Some(call);
+    if a.bool(&["aborted"]) == Some(true) {
+        out.status = Status::Error;
+        out.error_message = Some("aborted".into());
+    }
+    if out.status == Status::Error {
+        out.is_error = Some(true);
+    }
+    Mapped::Span(out, Some(id.key))
 }
