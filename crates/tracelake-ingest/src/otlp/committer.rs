@@ -127,7 +127,7 @@ impl Committer {
             for record in SegmentReader::open(&seg_owned.path)? {
                 let record = record?;
                 if Signal::from_wal_kind(record.kind) == Some(Signal::Logs)
-                    && let Ok(carried) = Carried::of(&record)
+                    && let Ok(carried) = Carried::of(&record, String::new())
                     && let Ok(crate::otlp::Request::Logs(r)) =
                         decode(Signal::Logs, Encoding::Protobuf, &carried.protobuf)
                 {
@@ -191,7 +191,7 @@ impl Committer {
             // Durable before the commit: once the ledger has this segment, it is deleted.
             for i in carry {
                 if let Some(Some(c)) = keyed.records.get(i) {
-                    runtime.block_on(wal.append(c.kind | CARRIED, c.received_at, c.payload()))?;
+                    runtime.block_on(wal.append(c.kind | CARRIED, c.received_at, c.payload()?))?;
                 }
             }
             sink.set_source_state(SourceState {
@@ -244,14 +244,15 @@ struct Carried {
 }
 
 impl Carried {
-    /// Splits a WAL record (carried or not) into its reference and protobuf.
-    fn of(record: &WalRecord) -> Result<Self> {
+    /// Splits a WAL record into its reference and protobuf: a carried record's own, any
+    /// other's `here` (where it is stored).
+    fn of(record: &WalRecord, here: String) -> Result<Self> {
         let kind = record.kind & !CARRIED;
         if record.kind & CARRIED == 0 {
             return Ok(Self {
                 kind,
                 received_at: record.received_at,
-                request_ref: String::new(),
+                request_ref: here,
                 protobuf: record.payload.clone(),
             });
         }
@@ -271,14 +272,16 @@ impl Carried {
     }
 
     /// The payload of the carried copy.
-    fn payload(&self) -> bytes::Bytes {
+    fn payload(&self) -> Result<bytes::Bytes> {
         let r = self.request_ref.as_bytes();
-        let len = u16::try_from(r.len()).unwrap_or(u16::MAX);
+        let len = u16::try_from(r.len()).map_err(|_| {
+            Error::internal(format!("request reference too long to carry: {}", r.len()))
+        })?;
         let mut out = Vec::with_capacity(2 + r.len() + self.protobuf.len());
         out.extend_from_slice(&len.to_le_bytes());
-        out.extend_from_slice(&r[..usize::from(len)]);
+        out.extend_from_slice(r);
         out.extend_from_slice(&self.protobuf);
-        out.into()
+        Ok(out.into())
     }
 }
 
@@ -438,10 +441,7 @@ impl RecordMapper<'_> {
         };
         let here = format!("{}#{}", self.segment, record.index);
         let carried = record.kind & CARRIED != 0;
-        let decoded = Carried::of(&record).and_then(|mut c| {
-            if !carried {
-                c.request_ref = here.clone();
-            }
+        let decoded = Carried::of(&record, here.clone()).and_then(|c| {
             let req = decode(signal, Encoding::Protobuf, &c.protobuf)?;
             Ok((c, req))
         });
@@ -710,7 +710,7 @@ mod tests {
             kind: carry.kind | CARRIED,
             received_at: carry.received_at,
             index: 0,
-            payload: carry.payload(),
+            payload: carry.payload().unwrap(),
         };
         let again = with_mapper(|m| m.map(copy));
         assert!(
@@ -732,7 +732,7 @@ mod tests {
             index: 0,
             payload: bytes::Bytes::from_static(&[9]),
         };
-        assert!(Carried::of(&bad).is_err());
+        assert!(Carried::of(&bad, String::new()).is_err());
     }
 
     #[test]
