@@ -40,6 +40,7 @@ use arrow::datatypes::DataType;
 use bytes::Bytes;
 use object_store::path::Path as StorePath;
 use object_store::{ObjectStore, ObjectStoreExt};
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use tracelake_model::{Error, Result};
 
@@ -146,15 +147,24 @@ pub struct IndexBuilder {
     starts: Vec<u32>,
     seen: Vec<u64>,
     touched: Vec<u32>,
-    pairs: Vec<u64>,
+    /// Every key's blocks so far, already in the file's delta encoding: about one byte per
+    /// (key, block) where a list of pairs took eight, and nothing to sort at the end.
+    postings: FxHashMap<u32, Postings>,
     folded: Vec<u8>,
+}
+
+/// The blocks of one key: LEB128 deltas (the first one from block 0), and the last block.
+#[derive(Debug, Default)]
+struct Postings {
+    last: u32,
+    deltas: Vec<u8>,
 }
 
 impl std::fmt::Debug for IndexBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("IndexBuilder")
             .field("rows", &self.rows)
-            .field("pairs", &self.pairs.len())
+            .field("keys", &self.postings.len())
             .finish()
     }
 }
@@ -183,7 +193,7 @@ impl IndexBuilder {
             starts: vec![0],
             seen: vec![0; TRIGRAMS / 64],
             touched: Vec::new(),
-            pairs: Vec::new(),
+            postings: FxHashMap::default(),
             folded: Vec::new(),
         }
     }
@@ -234,10 +244,12 @@ impl IndexBuilder {
     }
 
     fn flush_block(&mut self) {
-        self.touched.sort_unstable();
         for &key in &self.touched {
-            self.pairs
-                .push((u64::from(key) << 32) | u64::from(self.block));
+            let postings = self.postings.entry(key).or_default();
+            // Blocks are flushed in increasing order, so every delta is positive (the first
+            // is the block itself).
+            put_varint(&mut postings.deltas, self.block - postings.last);
+            postings.last = self.block;
             if let Some(w) = self.seen.get_mut((key >> 6) as usize) {
                 *w = 0;
             }
@@ -253,33 +265,30 @@ impl IndexBuilder {
     /// The index file, given the data file's location, size and row groups.
     pub fn finish(mut self, data_location: &str, data_size: u64, row_groups: Vec<u64>) -> Vec<u8> {
         self.flush_block();
-        // Blocks were flushed in order, so a stable sort by key keeps each key's blocks sorted.
-        self.pairs.sort_by_key(|p| p >> 32);
-        let mut out = Vec::with_capacity(self.pairs.len() * 2 + 1024);
+        let mut keys: Vec<u32> = self.postings.keys().copied().collect();
+        keys.sort_unstable();
+        let total: usize = self.postings.values().map(|p| p.deltas.len()).sum();
+        let mut out = Vec::with_capacity(total + keys.len() * 9 + 1024);
         out.extend_from_slice(HEAD_MAGIC);
         let blocks = self.starts.len();
         let bitmap_len = blocks.div_ceil(8);
-        let mut table: Vec<(u32, u32)> = Vec::new();
-        let mut deltas = Vec::new();
-        for run in self.pairs.chunk_by(|a, b| a >> 32 == b >> 32) {
-            table.push(((run[0] >> 32) as u32, out.len() as u32));
-            deltas.clear();
-            let mut last = 0u32;
-            for (i, p) in run.iter().enumerate() {
-                let block = *p as u32;
-                put_varint(&mut deltas, if i == 0 { block } else { block - last });
-                last = block;
-            }
-            if deltas.len() <= bitmap_len {
+        let mut table: Vec<(u32, u32)> = Vec::with_capacity(keys.len());
+        for key in keys {
+            let Some(postings) = self.postings.remove(&key) else {
+                continue;
+            };
+            table.push((key, out.len() as u32));
+            if postings.deltas.len() <= bitmap_len {
                 out.push(POSTINGS_DELTAS);
-                out.extend_from_slice(&deltas);
+                out.extend_from_slice(&postings.deltas);
             } else {
                 out.push(POSTINGS_BITMAP);
                 let at = out.len();
                 out.resize(at + bitmap_len, 0);
-                for p in run {
-                    let block = *p as u32 as usize;
-                    out[at + block / 8] |= 1 << (block % 8);
+                let (mut pos, mut block) = (0usize, 0u32);
+                while let Some(delta) = get_varint(&postings.deltas, &mut pos) {
+                    block += delta;
+                    out[at + block as usize / 8] |= 1 << (block % 8);
                 }
             }
         }
