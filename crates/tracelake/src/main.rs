@@ -164,8 +164,9 @@ enum ImportSource {
 ///   MB peak under load with the default, 392–418 MB with two arenas at the same throughput);
 /// - it also raises its mmap threshold each time a large buffer is freed (up to 32 MiB), after
 ///   which Parquet pages, Arrow batches and request buffers come from the arenas and their
-///   memory stays there: a fixed 1 MiB threshold hands them back when freed (flood peak 231–253
-///   MB instead of 341–406 MB, CPU per span unchanged within the noise; BENCHMARKS.md).
+///   memory stays there: a fixed 1 MiB threshold hands them back when freed (flood peak 231–258
+///   MB instead of 341–428 MB; the page faults of those fresh mappings cost ~4 s of system
+///   CPU per 15 s flood, ~5 % of the CPU per span; BENCHMARKS.md).
 #[cfg(target_os = "linux")]
 const MALLOC_ENV: [(&str, &str); 2] = [
     ("MALLOC_ARENA_MAX", "2"),
