@@ -13,7 +13,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow::array::{AsArray, RecordBatch, UInt32Array};
-use arrow::compute::{SortColumn, lexsort_to_indices, take_record_batch};
+use arrow::compute::{
+    LexicographicalComparator, SortColumn, lexsort_to_indices, take_record_batch,
+};
 use arrow::datatypes::TimestampMicrosecondType;
 use iceberg::spec::{
     DataContentType, DataFile, DataFileBuilder, DataFileFormat, Datum, Literal, PrimitiveType,
@@ -426,6 +428,13 @@ pub fn sort_batch(kind: TableKind, batch: &RecordBatch) -> Result<RecordBatch> {
                 .ok_or_else(|| Error::internal(format!("batch lacks sort column {name}")))
         })
         .collect::<Result<Vec<_>>>()?;
+    // Rows often arrive in order already (the collector's `raw` rows, by arrival): then the
+    // batch is kept as it is instead of being copied row by row.
+    let order = LexicographicalComparator::try_new(&columns)
+        .map_err(|e| Error::internal("sorting a batch").with_source(e))?;
+    if (1..batch.num_rows()).all(|i| order.compare(i - 1, i) != std::cmp::Ordering::Greater) {
+        return Ok(batch.clone());
+    }
     let indices = lexsort_to_indices(&columns, None)
         .map_err(|e| Error::internal("sorting a batch").with_source(e))?;
     take_record_batch(batch, &indices)
@@ -585,4 +594,32 @@ pub fn describe_data_file(
         .partition_spec_id(0)
         .build()
         .map_err(|e| Error::internal(format!("describing data file {location}")).with_source(e))
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{ArrayRef, Int64Array, StringArray};
+
+    use super::*;
+
+    fn metrics(names: &[&str], times: &[i64]) -> RecordBatch {
+        let names: ArrayRef = Arc::new(StringArray::from(names.to_vec()));
+        let times: ArrayRef = Arc::new(Int64Array::from(times.to_vec()));
+        RecordBatch::try_from_iter([("metric_name", names), ("time", times)]).unwrap()
+    }
+
+    #[test]
+    fn sorts_by_the_tables_sort_columns_and_keeps_sorted_batches_uncopied() {
+        let unsorted = metrics(&["b", "a", "a", "b"], &[1, 3, 2, 0]);
+        let sorted = sort_batch(TableKind::Metrics, &unsorted).unwrap();
+        assert_eq!(sorted, metrics(&["a", "a", "b", "b"], &[2, 3, 0, 1]));
+
+        // Already in order (ties included): the same arrays, not a copy.
+        let in_order = metrics(&["a", "a", "a", "c"], &[1, 1, 5, 0]);
+        let kept = sort_batch(TableKind::Metrics, &in_order).unwrap();
+        assert_eq!(kept, in_order);
+        for (a, b) in kept.columns().iter().zip(in_order.columns()) {
+            assert!(Arc::ptr_eq(a, b), "a sorted batch is kept as it is");
+        }
+    }
 }
