@@ -234,7 +234,7 @@ async fn worker(
         let size = req.encoded_len() as u64;
         let t = Instant::now();
         r.sent += 1;
-        match client.send(&req).await {
+        match client.send_owned(req).await {
             Ok(reply) if reply.ok() => {
                 r.latencies_us
                     .push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
@@ -341,6 +341,14 @@ fn s(key: &str, v: impl Into<String>) -> KeyValue {
 
 fn i(key: &str, v: i64) -> KeyValue {
     kv(key, Value::IntValue(v))
+}
+
+/// A GenAI messages attribute with one text message: `[{"role":…,"parts":[{"type":"text",
+/// "content":…}]…}]` (`extra` is appended to the message object), without building a JSON
+/// tree for every span.
+fn messages(role: &str, content: String, extra: &str) -> String {
+    let content = serde_json::Value::String(content);
+    format!(r#"[{{"role":"{role}","parts":[{{"type":"text","content":{content}}}]{extra}}}]"#)
 }
 
 fn now_nanos() -> u64 {
@@ -461,11 +469,23 @@ impl Generator {
                         s("gen_ai.response.model", model),
                         s("gen_ai.response.id", format!("chatcmpl-{}", hex(&id))),
                         s("gen_ai.conversation.id", conversation.clone()),
-                        i("gen_ai.usage.input_tokens", self.rng.random_range(200..20_000)),
-                        i("gen_ai.usage.output_tokens", self.rng.random_range(10..2_000)),
-                        i("gen_ai.usage.cache_read.input_tokens", self.rng.random_range(0..10_000)),
-                        s("gen_ai.input.messages", serde_json::json!([{"role": "user", "parts": [{"type": "text", "content": prompt}]}]).to_string()),
-                        s("gen_ai.output.messages", serde_json::json!([{"role": "assistant", "parts": [{"type": "text", "content": answer}], "finish_reason": "stop"}]).to_string()),
+                        i(
+                            "gen_ai.usage.input_tokens",
+                            self.rng.random_range(200..20_000),
+                        ),
+                        i(
+                            "gen_ai.usage.output_tokens",
+                            self.rng.random_range(10..2_000),
+                        ),
+                        i(
+                            "gen_ai.usage.cache_read.input_tokens",
+                            self.rng.random_range(0..10_000),
+                        ),
+                        s("gen_ai.input.messages", messages("user", prompt, "")),
+                        s(
+                            "gen_ai.output.messages",
+                            messages("assistant", answer, r#","finish_reason":"stop""#),
+                        ),
                     ];
                 }
                 spans.push(span);
@@ -615,4 +635,33 @@ fn chrono_like(nanos: u64) -> String {
     chrono::DateTime::from_timestamp_nanos(nanos as i64)
         .format("%Y-%m-%dT%H:%M:%S%.3fZ")
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_the_genai_json_with_the_content_escaped() {
+        let content = "say \"hi\"\nthen a \\ and a tab\t";
+        let expected = serde_json::json!([{
+            "role": "assistant",
+            "parts": [{"type": "text", "content": content}],
+            "finish_reason": "stop",
+        }]);
+        let got = messages(
+            "assistant",
+            content.to_string(),
+            r#","finish_reason":"stop""#,
+        );
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&got).unwrap(),
+            expected
+        );
+        let plain = messages("user", content.to_string(), "");
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&plain).unwrap(),
+            serde_json::json!([{"role": "user", "parts": [{"type": "text", "content": content}]}])
+        );
+    }
 }
