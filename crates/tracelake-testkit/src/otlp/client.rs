@@ -120,23 +120,6 @@ impl OtlpClient {
     pub async fn send(&mut self, req: &Request) -> Result<Reply> {
         match self.transport {
             Transport::Grpc => self.send_grpc(req.clone()).await,
-            _ => self.send_encoded(req).await,
-        }
-    }
-
-    /// Sends one request the caller no longer needs: tonic's client takes the message by
-    /// value, and copying every string of a large request cost the load generator more CPU
-    /// than encoding it.
-    pub async fn send_owned(&mut self, req: Request) -> Result<Reply> {
-        match self.transport {
-            Transport::Grpc => self.send_grpc(req).await,
-            _ => self.send_encoded(&req).await,
-        }
-    }
-
-    async fn send_encoded(&mut self, req: &Request) -> Result<Reply> {
-        match self.transport {
-            Transport::Grpc => self.send_grpc(req.clone()).await,
             Transport::HttpJson => {
                 let body = req.to_json().into_bytes();
                 self.send_http(req.signal(), "application/json", body).await
@@ -146,6 +129,16 @@ impl OtlpClient {
                 self.send_http(req.signal(), "application/x-protobuf", body)
                     .await
             }
+        }
+    }
+
+    /// Sends one request the caller no longer needs: tonic's client takes the message by
+    /// value, and copying every string of a large request cost the load generator more CPU
+    /// than encoding it.
+    pub async fn send_owned(&mut self, req: Request) -> Result<Reply> {
+        match self.transport {
+            Transport::Grpc => self.send_grpc(req).await,
+            _ => self.send(&req).await,
         }
     }
 
