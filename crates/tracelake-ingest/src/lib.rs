@@ -9,6 +9,7 @@
 pub mod claude_code;
 pub mod codex;
 pub mod ids;
+pub mod json;
 pub mod jsonl;
 pub mod otlp;
 pub mod progress;

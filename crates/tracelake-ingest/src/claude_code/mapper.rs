@@ -600,7 +600,7 @@ impl<'p> FileMapper<'p> {
                 );
             }
             attrs.insert("pricing_version".into(), self.pricing.version().into());
-            s.attributes = Some(serde_json::Value::Object(attrs).to_string());
+            s.attributes = Some(crate::json::object_text(&attrs));
             self.llm = Some(LlmInProgress {
                 key_id,
                 key: llm_id.key,
@@ -702,7 +702,7 @@ impl<'p> FileMapper<'p> {
             if !llm.tool_ids.is_empty() {
                 attrs.insert("tool_use_ids".into(), llm.tool_ids.into());
             }
-            s.attributes = Some(serde_json::Value::Object(attrs).to_string());
+            s.attributes = Some(crate::json::object_text(&attrs));
         }
         self.out.push(s, llm.key);
     }
@@ -787,7 +787,7 @@ impl<'p> FileMapper<'p> {
                 attrs.insert(k.into(), v.to_string().into());
             }
         }
-        s.attributes = Some(serde_json::Value::Object(attrs).to_string());
+        s.attributes = Some(crate::json::object_text(&attrs));
         self.carry.task_id = Some(id);
         self.emit(s, task.key)
     }
@@ -955,7 +955,7 @@ impl<'p> FileMapper<'p> {
             if let Some(d) = &d.decision {
                 attrs.insert("source_decision".into(), d.to_string().into());
             }
-            p.attributes = Some(serde_json::Value::Object(attrs).to_string());
+            p.attributes = Some(crate::json::object_text(&attrs));
             p
         });
         self.emit(s, identity::tool(use_id).key)?;

@@ -640,7 +640,7 @@ impl FileMapper {
         {
             attrs.insert("git".into(), v);
         }
-        s.attributes = Some(Value::Object(attrs).to_string());
+        s.attributes = Some(crate::json::object_text(&attrs));
         self.emit(s, id.key);
     }
 
@@ -1024,7 +1024,7 @@ impl FileMapper {
             attrs.insert("model_context_window".into(), w.into());
         }
         attrs.insert("pricing_version".into(), self.pricing.version().into());
-        s.attributes = Some(Value::Object(attrs).to_string());
+        s.attributes = Some(crate::json::object_text(&attrs));
         for p in &mut carry.pending_tools {
             if p.llm_span.is_none() {
                 p.llm_span = Some(id.span_id.clone());
@@ -1100,7 +1100,7 @@ impl FileMapper {
                 if let Some(t) = &ev.turn_id {
                     attrs.insert("turn_id".into(), t.to_string().into());
                 }
-                span.attributes = Some(Value::Object(attrs).to_string());
+                span.attributes = Some(crate::json::object_text(&attrs));
                 self.emit_event(span, &key);
             }
             "turn_aborted" => {

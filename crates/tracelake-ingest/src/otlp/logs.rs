@@ -82,7 +82,7 @@ pub fn map_log(
     if let Some(scope) = scope {
         attrs.insert("otel.scope.name".into(), scope.name.clone().into());
     }
-    s.attributes = Some(Value::Object(attrs).to_string());
+    s.attributes = Some(crate::json::object_text(&attrs));
     if event_name
         .as_deref()
         .is_some_and(|n| n.starts_with("codex."))
@@ -280,7 +280,7 @@ pub fn genai_messages(req: &ExportLogsServiceRequest, into: &mut SpanMessages) {
                 } else {
                     continue;
                 };
-                let Some(text) = super::traces::messages_text(&message) else {
+                let Some(text) = super::messages::messages_text(&message) else {
                     continue;
                 };
                 let entry = into.entry((hex(&r.trace_id), hex(&r.span_id))).or_default();

@@ -5,7 +5,6 @@ use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value as NumberValue;
 use opentelemetry_proto::tonic::metrics::v1::{AggregationTemporality, Metric};
-use serde_json::Value;
 use tracelake_model::MetricPoint;
 
 use super::ResourceCtx;
@@ -35,7 +34,7 @@ pub fn map_metric(ctx: &ResourceCtx, m: &Metric, request: &str, out: &mut Vec<Me
             user_id: a.str(&["user.id"]).or_else(|| ctx.user_id.clone()),
             model: a.str(&["model", "gen_ai.request.model"]),
             service_name: ctx.service_name.clone(),
-            attributes: Some(Value::Object(object(attributes)).to_string()),
+            attributes: Some(crate::json::object_text(&object(attributes))),
             resource_attributes: Some(ctx.resource_json.clone()),
             source: "otlp".into(),
             source_ref: Some(request.to_string()),

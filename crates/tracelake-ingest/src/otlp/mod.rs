@@ -13,11 +13,11 @@ pub mod decode;
 pub mod grpc;
 pub mod http;
 pub mod logs;
+mod messages;
 pub mod metrics;
 pub mod traces;
 
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use serde_json::Value;
 use tracelake_model::{MetricPoint, PricingTable, Span};
 
 use self::attrs::{Attrs, object};
@@ -59,7 +59,7 @@ impl ResourceCtx {
             service_name,
             host: a.str(&["host.name"]),
             user_id: a.str(&["user.id", "enduser.id"]),
-            resource_json: Value::Object(object(kvs)).to_string(),
+            resource_json: crate::json::object_text(&object(kvs)),
         }
     }
 }

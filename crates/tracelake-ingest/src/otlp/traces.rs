@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use tracelake_model::{Decision, PricingTable, Span, SpanKind, Status, TokenUsage};
 
 use super::attrs::{Attrs, hex, object, to_json};
+use super::messages::messages_of;
 use super::{Mapped, ResourceCtx};
 use crate::claude_code::identity;
 use crate::codex::identity as codex_identity;
@@ -72,7 +73,20 @@ fn base(
     out.agent = ctx.agent.clone();
     out.agent_version = ctx.agent_version.clone();
     out.resource_attributes = Some(ctx.resource_json.clone());
-    let mut attrs = object(&s.attributes);
+    // Text attributes are left out here: most spans carry them in their text columns, and
+    // cloning a prompt into a JSON tree only to drop it cost ~3 % of the collector's CPU.
+    // The spans that keep them in `attributes` add them back with [`with_text`].
+    let mut attrs: Map<String, Value> = s
+        .attributes
+        .iter()
+        .filter(|kv| !is_text_key(&kv.key))
+        .map(|kv| {
+            (
+                kv.key.clone(),
+                kv.value.as_ref().map_or(Value::Null, to_json),
+            )
+        })
+        .collect();
     if !s.events.is_empty() {
         attrs.insert(
             "otel.events".into(),
@@ -133,11 +147,20 @@ const TEXT_PREFIXES: &[&str] = &[
     "gen_ai.completion.",
 ];
 
-fn without_text(mut attrs: Map<String, Value>) -> String {
-    attrs.retain(|k, _| {
-        !TEXT_KEYS.contains(&k.as_str()) && !TEXT_PREFIXES.iter().any(|p| k.starts_with(p))
-    });
-    Value::Object(attrs).to_string()
+fn is_text_key(key: &str) -> bool {
+    TEXT_KEYS.contains(&key) || TEXT_PREFIXES.iter().any(|p| key.starts_with(p))
+}
+
+/// `attrs` (from [`base`]) with `s`'s text attributes put back, as JSON: for the spans whose
+/// text columns do not carry them.
+fn with_text(mut attrs: Map<String, Value>, s: &OtlpSpan) -> String {
+    for kv in s.attributes.iter().filter(|kv| is_text_key(&kv.key)) {
+        attrs.insert(
+            kv.key.clone(),
+            kv.value.as_ref().map_or(Value::Null, to_json),
+        );
+    }
+    crate::json::object_text(&attrs)
 }
 
 /// Token usage with the conventions' names. `input` is made uncached: GenAI and OpenAI-style
@@ -230,92 +253,6 @@ pub(crate) fn price(s: &mut Span, pricing: &PricingTable, w1h: i64) {
     );
 }
 
-/// Readable text of a messages value: `role: text` per message, text parts joined.
-pub(crate) fn messages_text(v: &Value) -> Option<String> {
-    let list = match v {
-        Value::String(s) => {
-            return serde_json::from_str::<Value>(s)
-                .ok()
-                .and_then(|v| messages_text(&v))
-                .or_else(|| Some(s.clone()));
-        }
-        Value::Array(a) => a,
-        Value::Object(_) => return messages_text(&Value::Array(vec![v.clone()])),
-        _ => return None,
-    };
-    let mut out = Vec::new();
-    for m in list {
-        let role = m.get("role").and_then(Value::as_str).unwrap_or("");
-        let mut text = String::new();
-        if let Some(parts) = m.get("parts").and_then(Value::as_array) {
-            for p in parts {
-                if let Some(t) = p
-                    .get("content")
-                    .and_then(Value::as_str)
-                    .or_else(|| p.get("text").and_then(Value::as_str))
-                {
-                    text.push_str(t);
-                }
-            }
-        }
-        if let Some(t) = m.get("content").and_then(Value::as_str) {
-            text.push_str(t);
-        }
-        // Tool calls and results carry no text: name them, so a model call that only calls
-        // a tool still reads as what it did.
-        let calls = m
-            .get("tool_calls")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .chain(
-                m.get("parts")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter(|p| p.get("type").and_then(Value::as_str) == Some("tool_call")),
-            );
-        for c in calls {
-            let f = c.get("function").unwrap_or(c);
-            let name = f.get("name").and_then(Value::as_str).unwrap_or("");
-            let args = match f.get("arguments") {
-                Some(Value::String(s)) => s.clone(),
-                Some(v) => v.to_string(),
-                None => String::new(),
-            };
-            if !text.is_empty() {
-                text.push('\n');
-            }
-            text.push_str(&format!("[tool call {name}({args})]"));
-        }
-        if let Some(parts) = m.get("parts").and_then(Value::as_array) {
-            for p in parts
-                .iter()
-                .filter(|p| p.get("type").and_then(Value::as_str) == Some("tool_call_response"))
-            {
-                let result = match p.get("response").or_else(|| p.get("result")) {
-                    Some(Value::String(s)) => s.clone(),
-                    Some(v) => v.to_string(),
-                    None => String::new(),
-                };
-                if !text.is_empty() {
-                    text.push('\n');
-                }
-                text.push_str(&format!("[tool result {result}]"));
-            }
-        }
-        if text.is_empty() {
-            continue;
-        }
-        out.push(if role.is_empty() {
-            text
-        } else {
-            format!("{role}: {text}")
-        });
-    }
-    (!out.is_empty()).then(|| out.join("\n"))
-}
-
 /// `prefix.N.suffix` attributes (OpenInference `llm.input_messages.N.message.content`,
 /// OpenLLMetry `gen_ai.prompt.N.content`) as `role: text` lines.
 fn indexed_messages(
@@ -389,7 +326,7 @@ fn event_messages(s: &OtlpSpan, names: &[&str]) -> Option<String> {
         if let Some(c) = a.str(&["content", "gen_ai.event.content", "message"]) {
             out.push(format!("{role}: {c}"));
         } else if let Some(body) = a.get(&["message", "body"])
-            && let Some(t) = messages_text(&to_json(body))
+            && let Some(t) = messages_of(body)
         {
             out.push(t);
         }
@@ -417,7 +354,7 @@ pub fn map_span(
     let a = Attrs(&s.attributes);
     let (mut out, attrs) = base(ctx, scope, s, request);
     if s.name.starts_with("claude_code.") || ctx.agent.as_deref() == Some("claude-code") {
-        out.attributes = Some(Value::Object(attrs).to_string());
+        out.attributes = Some(with_text(attrs, s));
         return claude_code_span(out, s, &a, pricing);
     }
     if ctx.agent.as_deref() == Some("codex") {
@@ -430,7 +367,7 @@ pub fn map_span(
         if let Some(call) = a.str(&["call_id"])
             && a.get(&["codex.tool.phase", "tool_source"]).is_some()
         {
-            out.attributes = Some(Value::Object(attrs).to_string());
+            out.attributes = Some(with_text(attrs, s));
             return codex_tool_span(out, &a, call);
         }
     }
@@ -497,7 +434,7 @@ pub fn map_span(
             price(&mut out, pricing, 0);
             out.input_text = a
                 .get(&["gen_ai.input.messages"])
-                .and_then(|v| messages_text(&to_json(v)))
+                .and_then(messages_of)
                 .or_else(|| {
                     indexed_messages(&a, "llm.input_messages.", "message.role", "message.content")
                 })
@@ -516,7 +453,7 @@ pub fn map_span(
                 .or_else(|| a.str(&["input.value", "traceloop.entity.input", "gen_ai.prompt"]));
             out.output_text = a
                 .get(&["gen_ai.output.messages"])
-                .and_then(|v| messages_text(&to_json(v)))
+                .and_then(messages_of)
                 .or_else(|| {
                     indexed_messages(
                         &a,
@@ -574,9 +511,9 @@ pub fn map_span(
         }
     }
     out.attributes = Some(if out.kind == SpanKind::Event {
-        Value::Object(attrs).to_string()
+        with_text(attrs, s)
     } else {
-        without_text(attrs)
+        crate::json::object_text(&attrs)
     });
     // Generic spans keep their OpenTelemetry identity; a resent request maps to the same
     // span id, and is not checked for duplicates (see ADR 0004).

@@ -111,6 +111,12 @@ pub struct Acked {
     pub items: u64,
 }
 
+/// A traces request as the load generator sends it: `spans` GenAI spans of about
+/// `span_bytes` each, from `seed` (for benches of the collector's stages).
+pub fn traces_request(seed: u64, spans: usize, span_bytes: usize) -> Request {
+    Generator::new(seed, span_bytes).traces(spans).0
+}
+
 #[derive(Default)]
 struct WorkerResult {
     sent: u64,

@@ -5,4 +5,4 @@ pub mod client;
 pub mod load;
 
 pub use client::{OtlpClient, Reply, Transport, load_capture, load_captures};
-pub use load::{Acked, LoadReport, LoadSpec};
+pub use load::{Acked, LoadReport, LoadSpec, traces_request};
