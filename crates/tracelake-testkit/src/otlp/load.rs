@@ -21,6 +21,7 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Sta
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
+use tracelake_ingest::otlp::attrs::hex;
 use tracelake_ingest::otlp::decode::Request;
 
 use super::client::{OtlpClient, Transport};
@@ -114,8 +115,13 @@ pub struct Acked {
 /// A traces request as the load generator sends it: `spans` GenAI spans of about
 /// `span_bytes` each, from `seed` (for benches of the collector's stages).
 pub fn traces_request(seed: u64, spans: usize, span_bytes: usize) -> Request {
-    Generator::new(seed, span_bytes).traces(spans).0
+    let mut generator = Generator::new(seed, span_bytes);
+    let template = generator.traces_template(spans);
+    generator.renew(&template).0
 }
+
+/// Distinct requests each load worker cycles through.
+const TEMPLATES: usize = 16;
 
 #[derive(Default)]
 struct WorkerResult {
@@ -208,6 +214,13 @@ async fn worker(
 ) -> Result<WorkerResult> {
     let mut r = WorkerResult::default();
     let mut generator = Generator::new(spec.seed.wrapping_add(id), spec.span_bytes);
+    // Generating a request's text cost the generator about as much CPU as the collector
+    // spent receiving it, on the same cores: each worker builds a few requests once and
+    // sends copies of them with fresh ids and times (16 per worker: the text repeats only
+    // megabytes apart, farther than any Parquet page or zstd window reaches).
+    let templates: Vec<ExportTraceServiceRequest> = (0..TEMPLATES)
+        .map(|_| generator.traces_template(spec.batch))
+        .collect();
     let mut client = loop {
         match OtlpClient::connect(spec.transport, &spec.endpoint, spec.gzip).await {
             Ok(c) => break c,
@@ -235,7 +248,7 @@ async fn worker(
         n += 1;
         let (req, acked) = match spec.events_every {
             Some(every) if every > 0 && n.is_multiple_of(every) => generator.claude_events(),
-            _ => generator.traces(spec.batch),
+            _ => generator.renew(&templates[n as usize % templates.len()]),
         };
         let size = req.encoded_len() as u64;
         let t = Instant::now();
@@ -364,10 +377,6 @@ fn now_nanos() -> u64 {
         .unwrap_or(0)
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn uuid_like() -> String {
     let b: [u8; 16] = rand::random();
     let h = hex(&b);
@@ -406,16 +415,72 @@ impl Generator {
         self.text[start..start + len].to_string()
     }
 
-    /// A traces request of `batch` spans, in traces of up to ten: an `invoke_agent` root,
-    /// `chat` calls and `execute_tool` calls under it.
-    fn traces(&mut self, batch: usize) -> (Request, Acked) {
-        let mut spans = Vec::with_capacity(batch);
+    /// A copy of `template` (from [`Generator::traces_template`]) with new trace, span and
+    /// conversation ids, the ids derived from them, and times from now.
+    fn renew(&mut self, template: &ExportTraceServiceRequest) -> (Request, Acked) {
+        let mut req = template.clone();
         let mut trace_ids = Vec::new();
+        let mut items = 0;
+        let mut trace_id = Vec::new();
+        let mut root_id = Vec::new();
+        let mut conversation = String::new();
+        let mut shift = None;
+        for rs in &mut req.resource_spans {
+            for ss in &mut rs.scope_spans {
+                for span in &mut ss.spans {
+                    items += 1;
+                    let t0 = *shift.get_or_insert_with(|| {
+                        now_nanos().saturating_sub(span.start_time_unix_nano)
+                    });
+                    span.start_time_unix_nano += t0;
+                    span.end_time_unix_nano += t0;
+                    let id: [u8; 8] = rand::random();
+                    span.span_id = id.to_vec();
+                    // A template lists each trace's root first, then its children.
+                    if span.parent_span_id.is_empty() {
+                        let t: [u8; 16] = rand::random();
+                        trace_id = t.to_vec();
+                        trace_ids.push(hex(&t));
+                        root_id = span.span_id.clone();
+                        conversation = uuid_like();
+                    } else {
+                        span.parent_span_id = root_id.clone();
+                    }
+                    span.trace_id = trace_id.clone();
+                    for kv in &mut span.attributes {
+                        let fresh = match kv.key.as_str() {
+                            "gen_ai.conversation.id" => conversation.clone(),
+                            "gen_ai.tool.call.id" => format!("call_{}", hex(&id)),
+                            "gen_ai.response.id" => format!("chatcmpl-{}", hex(&id)),
+                            _ => continue,
+                        };
+                        kv.value = Some(AnyValue {
+                            value: Some(Value::StringValue(fresh)),
+                        });
+                    }
+                }
+            }
+        }
+        (
+            Request::Traces(req),
+            Acked {
+                signal: "traces".into(),
+                trace_ids,
+                session_id: None,
+                items,
+            },
+        )
+    }
+
+    /// A traces request of `batch` spans, in traces of up to ten: an `invoke_agent` root,
+    /// `chat` calls and `execute_tool` calls under it. Its ids are sent only in copies made
+    /// by [`Generator::renew`].
+    fn traces_template(&mut self, batch: usize) -> ExportTraceServiceRequest {
+        let mut spans = Vec::with_capacity(batch);
         let body = self.span_bytes.saturating_sub(450).max(16);
         let t0 = now_nanos();
         while spans.len() < batch {
             let trace_id: [u8; 16] = rand::random();
-            trace_ids.push(hex(&trace_id));
             let root_id: [u8; 8] = rand::random();
             let conversation = uuid_like();
             let in_trace = (batch - spans.len()).min(10);
@@ -497,8 +562,7 @@ impl Generator {
                 spans.push(span);
             }
         }
-        let items = spans.len() as u64;
-        let req = ExportTraceServiceRequest {
+        ExportTraceServiceRequest {
             resource_spans: vec![ResourceSpans {
                 resource: Some(Resource {
                     attributes: vec![
@@ -519,16 +583,7 @@ impl Generator {
                 }],
                 ..Default::default()
             }],
-        };
-        (
-            Request::Traces(req),
-            Acked {
-                signal: "traces".into(),
-                trace_ids,
-                session_id: None,
-                items,
-            },
-        )
+        }
     }
 
     /// One Claude Code prompt as its log events: `user_prompt`, then for each of three model
@@ -646,6 +701,73 @@ fn chrono_like(nanos: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copies_of_a_template_have_their_own_ids_and_the_same_text() {
+        let mut g = Generator::new(1, 2000);
+        let template = g.traces_template(25);
+        let (Request::Traces(a), acked_a) = g.renew(&template) else {
+            panic!("a traces request")
+        };
+        let (Request::Traces(b), acked_b) = g.renew(&template) else {
+            panic!("a traces request")
+        };
+        let spans = |r: &ExportTraceServiceRequest| -> Vec<Span> {
+            r.resource_spans[0].scope_spans[0].spans.clone()
+        };
+        let (t, a, b) = (spans(&template), spans(&a), spans(&b));
+        assert_eq!((a.len(), acked_a.items), (25, 25));
+        assert_eq!(acked_a.trace_ids.len(), 3, "traces of up to ten spans");
+        let attr = |s: &Span, key: &str| {
+            s.attributes
+                .iter()
+                .find(|kv| kv.key == key)
+                .and_then(|kv| kv.value.clone())
+        };
+        let mut ids = std::collections::HashSet::new();
+        for ((t, a), b) in t.iter().zip(&a).zip(&b) {
+            assert!(ids.insert(a.span_id.clone()) && ids.insert(b.span_id.clone()));
+            assert_ne!(a.trace_id, b.trace_id);
+            assert_eq!((&a.name, a.kind), (&t.name, t.kind));
+            assert_eq!(
+                a.end_time_unix_nano - a.start_time_unix_nano,
+                t.end_time_unix_nano - t.start_time_unix_nano
+            );
+            assert!(a.start_time_unix_nano >= t.start_time_unix_nano);
+            for key in ["gen_ai.input.messages", "gen_ai.tool.call.result"] {
+                assert_eq!(attr(a, key), attr(t, key), "{key}");
+            }
+            for key in ["gen_ai.tool.call.id", "gen_ai.response.id"] {
+                if attr(t, key).is_some() {
+                    assert_ne!(attr(a, key), attr(t, key), "{key}");
+                    assert_ne!(attr(a, key), attr(b, key), "{key}");
+                }
+            }
+            assert_ne!(
+                attr(a, "gen_ai.conversation.id"),
+                attr(b, "gen_ai.conversation.id")
+            );
+        }
+        // Children point at their own trace's root, which shares their conversation.
+        for s in a.iter().filter(|s| !s.parent_span_id.is_empty()) {
+            let root = a
+                .iter()
+                .find(|r| r.span_id == s.parent_span_id)
+                .expect("the parent is in the request");
+            assert_eq!(root.trace_id, s.trace_id);
+            assert_eq!(
+                attr(root, "gen_ai.conversation.id"),
+                attr(s, "gen_ai.conversation.id")
+            );
+        }
+        let listed: Vec<String> = a
+            .iter()
+            .filter(|s| s.parent_span_id.is_empty())
+            .map(|s| hex(&s.trace_id))
+            .collect();
+        assert_eq!(listed, acked_a.trace_ids);
+        assert_ne!(acked_a.trace_ids, acked_b.trace_ids);
+    }
 
     #[test]
     fn messages_are_the_genai_json_with_the_content_escaped() {
