@@ -49,10 +49,11 @@ pub const BUILTIN_RULES: &[(&str, &str)] = &[
         "private-key",
         r"-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY( BLOCK)?-----(?s:.)*?-----END[A-Z0-9 ]{0,40}PRIVATE KEY( BLOCK)?-----",
     ),
-    // A key cut off before its END line (a truncated output) is still masked.
+    // A key cut off before its END line (a truncated output) is still masked, its line breaks
+    // escaped once or more (JSON text inside JSON, as in `raw`).
     (
         "private-key",
-        r"-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY( BLOCK)?-----(?:[A-Za-z0-9+/=\s]|\\[nr])+",
+        r"-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY( BLOCK)?-----(?:[A-Za-z0-9+/=\s]|\\+[nr])+",
     ),
     ("anthropic-key", r"sk-ant-[A-Za-z0-9_\-]{20,}"),
     (
@@ -87,6 +88,12 @@ pub const BUILTIN_RULES: &[(&str, &str)] = &[
     (
         "password-assignment",
         r#"(?i)\b(?:password|passwd|pwd|secret|api[_-]?key|access[_-]?token|auth[_-]?token|client[_-]?secret)\\?["']?\s*[:=]\s*\\?["']?(?P<s>[^\s"'\\,;]{8,})"#,
+    ),
+    // The same assignment as an OpenTelemetry attribute in OTLP JSON (the `raw` rows of the
+    // collector): `{"key":"db.password","value":{"stringValue":"…"}}`.
+    (
+        "password-assignment",
+        r#"(?i)"key":\s*"(?:[^"]*[^A-Za-z0-9"])?(?:password|passwd|pwd|secret|api[_-]?key|access[_-]?token|auth[_-]?token|client[_-]?secret)",\s*"value":\s*\{\s*"stringValue":\s*"(?P<s>[^\s"'\\,;]{8,})"#,
     ),
 ];
 
@@ -227,6 +234,18 @@ mod tests {
                 "{\"password\": \"correct-horse-battery\"}",
                 "password-assignment",
             ),
+            (
+                r#"[{"key":"db.password","value":{"stringValue":"correct-horse-battery"}}]"#,
+                "password-assignment",
+            ),
+            (
+                r#"{"key":"OPENAI_API_KEY","value":{"stringValue":"abcd1234efgh5678"}}"#,
+                "password-assignment",
+            ),
+            (
+                r#"{"content":"-----BEGIN RSA PRIVATE KEY-----\\nMIIEowIBAAKCAQEA"}"#,
+                "private-key",
+            ),
         ];
         for (input, rule) in cases {
             let (out, n) = redact(input);
@@ -253,6 +272,9 @@ mod tests {
             "input_tokens: 1789, cache_read_input_tokens: 3000",
             "https://example.com/path?q=1",
             "the password field is validated in src/auth.rs",
+            r#"{"key":"password_hint","value":{"stringValue":"the-usual-one"}}"#,
+            r#"{"key":"secretary","value":{"stringValue":"frances-smith"}}"#,
+            r#"{"key":"api_key","value":{"intValue":"12345678901"}}"#,
             "sk-short",
         ] {
             assert_eq!(redact(s), (s.to_string(), 0), "{s}");

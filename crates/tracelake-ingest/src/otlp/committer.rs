@@ -527,6 +527,8 @@ fn raw_row(
 #[cfg(test)]
 mod tests {
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValueKind;
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
     use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span as OtlpSpan};
     use prost::Message;
 
@@ -597,6 +599,36 @@ mod tests {
         assert_eq!(seen, expected);
         let refs: Vec<String> = (0..500).map(|i| format!("seg#{i}")).collect();
         assert_eq!(raw_refs, refs);
+    }
+
+    #[test]
+    fn a_secret_named_attribute_is_masked_in_raw_and_in_attributes() {
+        let mut rec = record(0);
+        let mut req = ExportTraceServiceRequest::decode(rec.payload.as_ref()).unwrap();
+        let secret = "correct-horse-battery-staple";
+        let attr = |key: &str, value: &str| KeyValue {
+            key: key.into(),
+            value: Some(AnyValue {
+                value: Some(AnyValueKind::StringValue(value.into())),
+            }),
+            ..Default::default()
+        };
+        req.resource_spans[0].scope_spans[0].spans[0].attributes = vec![
+            attr("db.password", secret),
+            attr("password_hint", "the-usual-one"),
+        ];
+        rec.payload = req.encode_to_vec().into();
+        let mapped = with_mapper(|m| m.map(rec));
+        let raw = &mapped.raw.as_ref().expect("raw kept").row().record;
+        let [Row::Span(span)] = mapped.rows.as_slice() else {
+            panic!("expected one span")
+        };
+        let attributes = span.row().attributes.clone().unwrap_or_default();
+        for text in [raw, &attributes] {
+            assert!(!text.contains(secret), "{text}");
+            assert!(text.contains("[REDACTED:password-assignment]"), "{text}");
+            assert!(text.contains("the-usual-one"), "{text}");
+        }
     }
 
     #[test]
