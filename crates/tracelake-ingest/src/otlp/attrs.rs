@@ -36,14 +36,15 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// An attribute list as a JSON object.
 pub fn object(kvs: &[KeyValue]) -> Map<String, Value> {
-    kvs.iter()
-        .map(|kv| {
-            (
-                kv.key.clone(),
-                kv.value.as_ref().map_or(Value::Null, to_json),
-            )
-        })
-        .collect()
+    kvs.iter().map(entry).collect()
+}
+
+/// One attribute as a JSON object entry.
+pub fn entry(kv: &KeyValue) -> (String, Value) {
+    (
+        kv.key.clone(),
+        kv.value.as_ref().map_or(Value::Null, to_json),
+    )
 }
 
 /// Looks up attributes by key.

@@ -140,17 +140,11 @@ impl Request {
 
     /// The request as OTLP JSON (for the `raw` table).
     pub fn to_json(&self) -> String {
-        // Sized up front: growing a buffer of a few hundred KB by doubling copied it about
-        // twice over. JSON is the protobuf's text plus names, quotes and hex ids.
-        let len = self.encoded_len();
-        let mut out = Vec::with_capacity(len + len / 4 + 1024);
         match self {
-            Request::Traces(r) => serde_json::to_writer(&mut out, r),
-            Request::Logs(r) => serde_json::to_writer(&mut out, r),
-            Request::Metrics(r) => serde_json::to_writer(&mut out, r),
+            Request::Traces(r) => serde_json::to_string(r),
+            Request::Logs(r) => serde_json::to_string(r),
+            Request::Metrics(r) => serde_json::to_string(r),
         }
-        .map_err(|e| e.to_string())
-        .and_then(|()| String::from_utf8(out).map_err(|e| e.to_string()))
         .unwrap_or_else(|e| format!("{{\"error\":\"not representable as JSON: {e}\"}}"))
     }
 }

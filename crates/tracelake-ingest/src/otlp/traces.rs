@@ -8,7 +8,7 @@ use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use serde_json::{Map, Value};
 use tracelake_model::{Decision, PricingTable, Span, SpanKind, Status, TokenUsage};
 
-use super::attrs::{Attrs, hex, object, to_json};
+use super::attrs::{Attrs, entry, hex, object, to_json};
 use super::messages::messages_of;
 use super::{Mapped, ResourceCtx};
 use crate::claude_code::identity;
@@ -80,12 +80,7 @@ fn base(
         .attributes
         .iter()
         .filter(|kv| !is_text_key(&kv.key))
-        .map(|kv| {
-            (
-                kv.key.clone(),
-                kv.value.as_ref().map_or(Value::Null, to_json),
-            )
-        })
+        .map(entry)
         .collect();
     if !s.events.is_empty() {
         attrs.insert(
@@ -154,12 +149,12 @@ fn is_text_key(key: &str) -> bool {
 /// `attrs` (from [`base`]) with `s`'s text attributes put back, as JSON: for the spans whose
 /// text columns do not carry them.
 fn with_text(mut attrs: Map<String, Value>, s: &OtlpSpan) -> String {
-    for kv in s.attributes.iter().filter(|kv| is_text_key(&kv.key)) {
-        attrs.insert(
-            kv.key.clone(),
-            kv.value.as_ref().map_or(Value::Null, to_json),
-        );
-    }
+    attrs.extend(
+        s.attributes
+            .iter()
+            .filter(|kv| is_text_key(&kv.key))
+            .map(entry),
+    );
     crate::json::object_text(&attrs)
 }
 
