@@ -97,11 +97,23 @@ pub const BUILTIN_RULES: &[(&str, &str)] = &[
     ),
 ];
 
+/// The keys of `password-assignment`, as a whole attribute key (`db.password`,
+/// `OPENAI_API_KEY`, `client-secret`): the word ends the key and starts it or follows a
+/// non-alphanumeric character, so `password_hint` and `secretary` are not secret keys.
+const SECRET_KEY: &str = r"(?i)(?:^|[^A-Za-z0-9])(?:password|passwd|pwd|secret|api[_-]?key|access[_-]?token|auth[_-]?token|client[_-]?secret)$";
+
+/// What `password-assignment` masks after such a key: the value's first run of 8 or more
+/// characters that are not space, quote, backslash, comma or semicolon.
+const SECRET_VALUE: &str = r#"^[^\s"'\\,;]{8,}"#;
+
 /// Masks secrets in text.
 #[derive(Debug, Clone)]
 pub struct Redactor {
     regex: Option<Regex>,
     names: Vec<String>,
+    /// `password-assignment` for a value given with its key ([`Redactor::redact_value`]),
+    /// unless that rule is disabled.
+    secret_key: Option<(Regex, Regex)>,
 }
 
 impl Redactor {
@@ -111,6 +123,7 @@ impl Redactor {
             return Ok(Self {
                 regex: None,
                 names: Vec::new(),
+                secret_key: None,
             });
         }
         let mut names = Vec::new();
@@ -144,9 +157,19 @@ impl Redactor {
             .size_limit(64 << 20)
             .build()
             .map_err(|e| Error::invalid_input("compiling redaction rules").with_source(e))?;
+        let secret_key = if config.disable.iter().any(|d| d == "password-assignment") {
+            None
+        } else {
+            let compile = |p: &str| {
+                Regex::new(p)
+                    .map_err(|e| Error::internal("compiling the secret key rule").with_source(e))
+            };
+            Some((compile(SECRET_KEY)?, compile(SECRET_VALUE)?))
+        };
         Ok(Self {
             regex: Some(regex),
             names,
+            secret_key,
         })
     }
 
@@ -172,6 +195,22 @@ impl Redactor {
             *text = new;
         }
         count
+    }
+
+    /// Masks a value given with its key (an OpenTelemetry attribute): the value of a
+    /// secret-named key (`db.password`, `OPENAI_API_KEY`) as `password-assignment` masks
+    /// `password=…` in text, then every rule on the value itself. The key is not masked
+    /// here. Returns how many values were masked.
+    pub fn redact_value(&self, key: &str, value: &mut String) -> usize {
+        let mut count = 0;
+        if let Some((key_rule, value_rule)) = &self.secret_key
+            && key_rule.is_match(key)
+            && let Some(m) = value_rule.find(value)
+        {
+            value.replace_range(m.range(), "[REDACTED:password-assignment]");
+            count += 1;
+        }
+        count + self.redact(value)
     }
 
     fn mask(&self, caps: &Captures<'_>) -> String {
@@ -279,6 +318,57 @@ mod tests {
         ] {
             assert_eq!(redact(s), (s.to_string(), 0), "{s}");
         }
+    }
+
+    #[test]
+    fn a_value_is_masked_by_its_secret_named_key_as_in_an_assignment() {
+        let r = Redactor::default_rules().unwrap();
+        let cases = [
+            (
+                "db.password",
+                "correct-horse-battery",
+                "[REDACTED:password-assignment]",
+            ),
+            (
+                "OPENAI_API_KEY",
+                "abcd1234efgh5678",
+                "[REDACTED:password-assignment]",
+            ),
+            (
+                "user_password",
+                "hunter2hunter2 (old)",
+                "[REDACTED:password-assignment] (old)",
+            ),
+            (
+                "client-secret",
+                "s3cr3t-v4lue",
+                "[REDACTED:password-assignment]",
+            ),
+            // Not secret keys, or values too short to be one.
+            ("password_hint", "the-usual-one", "the-usual-one"),
+            ("secretary", "frances-smith", "frances-smith"),
+            ("db.password", "short", "short"),
+            // Every rule still applies to the value itself.
+            (
+                "note",
+                "key sk-ant-api03-abcdefghijklmnopqrstuvwxyz0123",
+                "key [REDACTED:anthropic-key]",
+            ),
+        ];
+        for (key, value, expected) in cases {
+            let mut v = value.to_string();
+            let n = r.redact_value(key, &mut v);
+            assert_eq!(v, expected, "{key}={value}");
+            assert_eq!(n, usize::from(value != expected), "{key}={value}");
+        }
+        let off = Redactor::new(&RedactionConfig {
+            disable: vec!["password-assignment".into()],
+            ..RedactionConfig::default()
+        })
+        .unwrap();
+        let mut v = "correct-horse-battery".to_string();
+        assert_eq!(off.redact_value("db.password", &mut v), 0);
+        assert_eq!(v, "correct-horse-battery");
     }
 
     #[test]

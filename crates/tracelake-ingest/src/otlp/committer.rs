@@ -15,6 +15,7 @@ use tracelake_model::{Error, MetricPoint, PricingTable, RawRecord, Result, Span}
 use super::collector::Collector;
 use super::decode::{CARRIED, Encoding, Signal, decode};
 use super::logs::SpanMessages;
+use super::mask::mask_request;
 use super::{Mapped, map_request};
 use crate::redact::Redactor;
 use crate::sink::{LakeOnce, LakeWriterThread, Masked, OnceFilter};
@@ -445,7 +446,7 @@ impl RecordMapper<'_> {
             let req = decode(signal, Encoding::Protobuf, &c.protobuf)?;
             Ok((c, req))
         });
-        let (carry, req) = match decoded {
+        let (carry, mut req) = match decoded {
             Ok(r) => r,
             Err(e) => {
                 // Cannot happen for records we wrote; kept rather than lost.
@@ -462,10 +463,13 @@ impl RecordMapper<'_> {
             }
         };
         let request_ref = carry.request_ref.as_str();
+        // Every string of the request is masked here, once: its raw JSON and the spans
+        // mapped from it are built from masked text only.
+        let mut masked = mask_request(&mut req, self.redactor);
         // A carried record's raw row, spans and metrics were written with its first copy.
         if self.keep_raw && !carried {
             let raw = raw_row(request_ref, signal, record.received_at, req.to_json(), None);
-            out.raw = Some(Masked::raw(raw, self.redactor));
+            out.raw = Some(Masked::from_masked_text(raw, std::mem::take(&mut masked)));
         }
         for row in map_request(&req, request_ref, self.pricing) {
             if carried && !matches!(row, Mapped::Span(_, Some(_))) {
@@ -474,6 +478,7 @@ impl RecordMapper<'_> {
             out.rows.push(match row {
                 Mapped::Span(span, Some(key)) => Row::Keyed(key, span),
                 Mapped::Span(mut span, None) => {
+                    let mut from_other_records = false;
                     if span.kind == tracelake_model::SpanKind::Llm
                         && !self.messages.is_empty()
                         && let Some(t) = &span.trace_id
@@ -486,8 +491,14 @@ impl RecordMapper<'_> {
                         if span.output_text.is_none() && !output.is_empty() {
                             span.output_text = Some(output.join("\n"));
                         }
+                        from_other_records = true;
                     }
-                    Row::Span(Masked::span(span, self.redactor))
+                    if from_other_records {
+                        // Text from other records of the segment, not masked yet.
+                        Row::Span(Masked::span(span, self.redactor))
+                    } else {
+                        Row::Span(Masked::from_masked_text(span, std::mem::take(&mut masked)))
+                    }
                 }
                 Mapped::Metric(point) => Row::Metric(point),
             });

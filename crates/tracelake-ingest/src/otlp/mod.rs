@@ -13,6 +13,7 @@ pub mod decode;
 pub mod grpc;
 pub mod http;
 pub mod logs;
+pub mod mask;
 mod messages;
 pub mod metrics;
 pub mod traces;
