@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 
 use arrow_array::RecordBatch;
 use std::collections::HashSet;
-use tracelake_lake::{CommitReport, Lake, SourceState};
+use tracelake_lake::{CommitReport, Lake, LakeWrite, SourceState, TableWrite};
 
 use tracelake_model::{
     Error, MetricBatchBuilder, MetricPoint, RawBatchBuilder, RawRecord, Result, Span,
@@ -312,11 +312,24 @@ fn writer_loop(
 ) -> Result<Vec<CommitReport>> {
     let mut reports = Vec::new();
     let mut write = runtime.block_on(lake.begin_write())?;
+    let mut raw = RawPart::start(&mut write)?;
     let mut dirty = false;
     for msg in rx {
         match msg {
+            WriterMsg::Batch(TableKind::Raw, batch) if raw.is_some() => {
+                if let Some(part) = &raw
+                    && part.tx.send(batch).is_err()
+                {
+                    // The raw thread stopped on an error: collect it, drop the files.
+                    let err = finish_raw(&mut raw, &mut write).err();
+                    write.abandon();
+                    return Err(err.unwrap_or_else(|| Error::internal("the raw writer stopped")));
+                }
+                dirty = true;
+            }
             WriterMsg::Batch(kind, batch) => {
                 if let Err(e) = write.append(kind, &batch) {
+                    let _ = finish_raw(&mut raw, &mut write);
                     write.abandon();
                     return Err(e);
                 }
@@ -326,13 +339,18 @@ fn writer_loop(
                 if !dirty && states.is_empty() {
                     continue;
                 }
+                if let Err(e) = finish_raw(&mut raw, &mut write) {
+                    write.abandon();
+                    return Err(e);
+                }
                 for state in states {
                     write.set_source_state(state);
                 }
                 for key in once_keys {
                     write.add_once_key(key);
                 }
-                let next = runtime.block_on(lake.begin_write())?;
+                let mut next = runtime.block_on(lake.begin_write())?;
+                raw = RawPart::start(&mut next)?;
                 let done = std::mem::replace(&mut write, next);
                 reports.push(runtime.block_on(lake.commit(done))?);
                 dirty = false;
@@ -340,6 +358,52 @@ fn writer_loop(
         }
     }
     // The sink went away without a final commit: nothing acknowledged, drop the files.
+    let _ = finish_raw(&mut raw, &mut write);
     write.abandon();
     Ok(reports)
+}
+
+/// The `raw` table's part of a write, encoded on a thread of its own: it is ~40% of the
+/// collector's encoding work (the request JSON), and one thread encoding every table was
+/// the committer's critical path while the other core idled (BENCHMARKS.md, stop 14).
+struct RawPart {
+    tx: SyncSender<RecordBatch>,
+    handle: JoinHandle<Result<TableWrite>>,
+}
+
+impl RawPart {
+    /// Takes the raw table out of `write` and starts its thread (none if the write has no
+    /// raw table).
+    fn start(write: &mut LakeWrite) -> Result<Option<Self>> {
+        let Some(mut part) = write.split_off(TableKind::Raw) else {
+            return Ok(None);
+        };
+        let (tx, rx) = sync_channel::<RecordBatch>(1);
+        let handle = std::thread::Builder::new()
+            .name("lake-writer-raw".into())
+            .spawn(move || {
+                for batch in rx {
+                    if let Err(e) = part.append(&batch) {
+                        part.abandon();
+                        return Err(e);
+                    }
+                }
+                Ok(part)
+            })
+            .map_err(|e| Error::internal("starting the raw table writer").with_source(e))?;
+        Ok(Some(Self { tx, handle }))
+    }
+}
+
+/// Waits for the raw thread to write what it was sent and gives its part back to `write`.
+fn finish_raw(raw: &mut Option<RawPart>, write: &mut LakeWrite) -> Result<()> {
+    let Some(RawPart { tx, handle }) = raw.take() else {
+        return Ok(());
+    };
+    drop(tx);
+    let part = handle
+        .join()
+        .map_err(|_| Error::internal("the raw table writer panicked"))??;
+    write.rejoin(part);
+    Ok(())
 }

@@ -368,4 +368,54 @@ impl LakeWrite {
             writer.abandon();
         }
     }
+
+    /// Takes one table's part of the write out, to be written on another thread and given
+    /// back with [`LakeWrite::rejoin`] before the commit (a commit without it adds nothing
+    /// to that table).
+    pub fn split_off(&mut self, kind: TableKind) -> Option<TableWrite> {
+        let i = self.writers.iter().position(|(k, _)| *k == kind)?;
+        let (_, writer) = self.writers.swap_remove(i);
+        Some(TableWrite {
+            kind,
+            writer,
+            rows: 0,
+        })
+    }
+
+    /// Gives back a part taken with [`LakeWrite::split_off`], with the rows written to it.
+    pub fn rejoin(&mut self, part: TableWrite) {
+        if part.rows > 0 {
+            match self.rows.iter_mut().find(|(k, _)| *k == part.kind) {
+                Some((_, n)) => *n += part.rows,
+                None => self.rows.push((part.kind, part.rows)),
+            }
+        }
+        self.writers.push((part.kind, part.writer));
+    }
+}
+
+/// One table's part of a [`LakeWrite`], written on a thread of its own.
+pub struct TableWrite {
+    kind: TableKind,
+    writer: DataFileWriter,
+    rows: u64,
+}
+
+impl TableWrite {
+    /// The table.
+    pub fn kind(&self) -> TableKind {
+        self.kind
+    }
+
+    /// Appends a batch of the table's schema.
+    pub fn append(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.writer.write(batch)?;
+        self.rows += batch.num_rows() as u64;
+        Ok(())
+    }
+
+    /// Drops the part, removing the files it wrote.
+    pub fn abandon(self) {
+        self.writer.abandon();
+    }
 }

@@ -18,7 +18,7 @@ pub mod wal;
 pub mod writer;
 
 pub use catalog::{CATALOG_NAME, SourceState, SqlCatalog};
-pub use lake::{CommitReport, Lake, LakeConfig, LakeWrite};
+pub use lake::{CommitReport, Lake, LakeConfig, LakeWrite, TableWrite};
 pub use maintenance::{CompactionReport, ExpiryReport, RetentionReport};
 pub use storage::{S3Config, Warehouse};
 pub use table::{FileInfo, LiveFile, TableState};

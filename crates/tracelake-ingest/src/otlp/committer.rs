@@ -121,8 +121,10 @@ impl Committer {
         let wal = self.collector.wal().clone();
         let runtime = tokio::runtime::Handle::current();
         let seg_owned = seg.clone();
-        let work = tokio::task::spawn_blocking(move || -> Result<u64> {
+        let work = tokio::task::spawn_blocking(move || -> Result<(u64, Phases)> {
             let mut sink = sink;
+            let mut phases = Phases::default();
+            let t = Instant::now();
             // First pass: GenAI content events, to fold into their model call's text.
             let mut messages = std::collections::HashMap::new();
             for record in SegmentReader::open(&seg_owned.path)? {
@@ -135,6 +137,7 @@ impl Committer {
                     super::logs::genai_messages(&r, &mut messages);
                 }
             }
+            phases.scan_ms = t.elapsed().as_millis() as u64;
             let mut once = LakeOnce::new(&lake);
             let mut rows = 0u64;
             // Entities with a key (Claude Code's model calls, tools, prompts, decisions) can
@@ -177,6 +180,7 @@ impl Committer {
                     .push(if has_keys { mapped.carry } else { None });
                 Ok(())
             })?;
+            phases.map_ms = t.elapsed().as_millis() as u64 - phases.scan_ms;
             let due_before = chrono::Utc::now()
                 .timestamp_micros()
                 .saturating_sub(window_us);
@@ -201,7 +205,7 @@ impl Committer {
                 state: serde_json::json!({"bytes": seg_owned.bytes}).to_string(),
             })?;
             sink.commit()?;
-            Ok(rows)
+            Ok((rows, phases))
         });
         let rows = work.await.map_err(|e| {
             tracelake_model::Error::internal("the WAL committer failed").with_source(e)
@@ -213,15 +217,31 @@ impl Committer {
             .map_err(|e| {
                 tracelake_model::Error::internal("the lake writer failed").with_source(e)
             })?;
-        let rows = rows??;
+        let (rows, phases) = rows??;
         reports?;
         self.collector.wal().remove(seg)?;
         self.collector
             .stats
             .committed(rows, started.elapsed().as_micros() as u64);
-        tracing::info!(segment = %seg.name, rows, elapsed_ms = started.elapsed().as_millis() as u64, "committed WAL segment");
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        tracing::info!(
+            segment = %seg.name,
+            rows,
+            elapsed_ms,
+            scan_ms = phases.scan_ms,
+            map_ms = phases.map_ms,
+            "committed WAL segment"
+        );
         Ok(())
     }
+}
+
+/// Where a commit's time went, for its log line: the pass that looks for GenAI content
+/// events, and reading, mapping and encoding the records (the rest is the lake commit).
+#[derive(Debug, Default)]
+struct Phases {
+    scan_ms: u64,
+    map_ms: u64,
 }
 
 /// One WAL record, mapped and masked.
