@@ -185,15 +185,22 @@ impl RowSink {
         &self.redactor
     }
 
-    /// Appends a metric data point (its text is masked like every row's).
+    /// Masks and appends a metric data point.
     pub fn push_metric(&mut self, mut point: MetricPoint) -> Result<()> {
+        let mut masked = 0;
         for text in [&mut point.attributes, &mut point.resource_attributes]
             .into_iter()
             .flatten()
         {
-            self.counts.masked += self.redactor.redact(text) as u64;
+            masked += self.redactor.redact(text) as u64;
         }
-        self.metrics.append(&point);
+        self.push_masked_metric(Masked { row: point, masked })
+    }
+
+    /// Appends a metric data point masked already.
+    pub fn push_masked_metric(&mut self, point: Masked<MetricPoint>) -> Result<()> {
+        self.counts.masked += point.masked;
+        self.metrics.append(&point.row);
         if self.metrics.len() >= BATCH_ROWS {
             let batch = self.metrics.finish()?;
             self.send(WriterMsg::Batch(TableKind::Metrics, batch))?;

@@ -171,7 +171,7 @@ impl Committer {
                         }
                         Row::Metric(point) => {
                             rows += 1;
-                            sink.push_metric(point)?;
+                            sink.push_masked_metric(point)?;
                         }
                     }
                 }
@@ -190,7 +190,8 @@ impl Committer {
                     carry.extend(entity.records);
                 } else if once.first_time(entity.key, &mut sink)? {
                     rows += 1;
-                    sink.push_span(entity.span)?;
+                    // Its views all come from requests masked when they were mapped.
+                    sink.push_masked_span(Masked::from_masked_text(entity.span, 0))?;
                 }
             }
             // Durable before the commit: once the ledger has this segment, it is deleted.
@@ -359,7 +360,7 @@ enum Row {
     Span(Masked<Span>),
     /// A keyed entity, merged with its other views before it is masked and written.
     Keyed([u8; 16], Span),
-    Metric(MetricPoint),
+    Metric(Masked<MetricPoint>),
 }
 
 /// Decodes, maps and masks WAL records.
@@ -520,7 +521,9 @@ impl RecordMapper<'_> {
                         Row::Span(Masked::from_masked_text(span, std::mem::take(&mut masked)))
                     }
                 }
-                Mapped::Metric(point) => Row::Metric(point),
+                Mapped::Metric(point) => {
+                    Row::Metric(Masked::from_masked_text(point, std::mem::take(&mut masked)))
+                }
             });
         }
         if out.rows.iter().any(|r| matches!(r, Row::Keyed(..))) {
