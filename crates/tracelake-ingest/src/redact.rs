@@ -285,7 +285,37 @@ mod tests {
                 r#"{"content":"-----BEGIN RSA PRIVATE KEY-----\\nMIIEowIBAAKCAQEA"}"#,
                 "private-key",
             ),
+            (
+                "AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEYAB",
+                "aws-secret",
+            ),
+            ("token: glpat-abcdefghij0123456789", "gitlab-token"),
+            ("SLACK xoxb-1234567890-abcdefghij", "slack-token"),
+            (
+                "maps AIzaSyA1234567890abcdefghijklmnopqrstuv",
+                "google-api-key",
+            ),
+            ("charge with sk_live_abcdefghij0123456789AB", "stripe-key"),
+            (
+                "auth eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+                "jwt",
+            ),
+            (
+                "git push with token abcdefghijklmnopqrstuvwx0123",
+                "bearer-token",
+            ),
+            // Unicode case folding: the long s is an `s` and the Kelvin sign a `k` to `(?i)`.
+            (
+                "pa\u{17F}\u{17F}word=correct-horse-battery",
+                "password-assignment",
+            ),
+            ("api_\u{212A}ey: abcd1234efgh5678", "password-assignment"),
         ];
+        // Every built-in rule has a case above.
+        let tested: std::collections::BTreeSet<&str> = cases.iter().map(|(_, r)| *r).collect();
+        for (name, _) in BUILTIN_RULES {
+            assert!(tested.contains(name), "no case for rule {name}");
+        }
         for (input, rule) in cases {
             let (out, n) = redact(input);
             assert_eq!(n, 1, "{input} -> {out}");

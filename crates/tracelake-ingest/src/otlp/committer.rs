@@ -364,6 +364,7 @@ enum Row {
 }
 
 /// Decodes, maps and masks WAL records.
+#[derive(Clone, Copy)]
 struct RecordMapper<'a> {
     segment: &'a str,
     keep_raw: bool,
@@ -393,6 +394,13 @@ impl RecordMapper<'_> {
                 std::thread::Builder::new()
                     .name("wal-mapper".into())
                     .spawn_scoped(scope, move || {
+                        // A redactor of its own: threads sharing one regex contend for its
+                        // scratch space on every string.
+                        let redactor = self.redactor.clone();
+                        let mapper = RecordMapper {
+                            redactor: &redactor,
+                            ..*self
+                        };
                         loop {
                             let job = match job_rx.lock() {
                                 Ok(rx) => rx.recv(),
@@ -400,7 +408,7 @@ impl RecordMapper<'_> {
                             };
                             let Ok((seq, record)) = job else { return };
                             let mapped =
-                                std::panic::catch_unwind(AssertUnwindSafe(|| self.map(record)));
+                                std::panic::catch_unwind(AssertUnwindSafe(|| mapper.map(record)));
                             if done_tx.send((seq, mapped)).is_err() {
                                 return;
                             }
