@@ -137,6 +137,9 @@ pub struct RowSink {
     metrics: MetricBatchBuilder,
     redactor: Arc<Redactor>,
     tx: SyncSender<WriterMsg>,
+    /// Raw batches go straight to the raw table's thread: through the writer, each waited
+    /// behind the spans batch being encoded, and the sink and the mappers with it.
+    raw_tx: SyncSender<RawMsg>,
     counts: SinkCounts,
     ingested_at: i64,
     /// Progress and keys travel with the next commit (one message, not one per key: a
@@ -232,6 +235,8 @@ impl RowSink {
             let batch = self.metrics.finish()?;
             self.send(WriterMsg::Batch(TableKind::Metrics, batch))?;
         }
+        // The raw rows sent so far belong to this commit, the ones sent after it to the next.
+        self.send_raw(RawMsg::Seal)?;
         let states = std::mem::take(&mut self.states);
         let once_keys = std::mem::take(&mut self.once_keys);
         self.send(WriterMsg::Commit { states, once_keys })
@@ -263,13 +268,19 @@ impl RowSink {
             return Ok(());
         }
         let batch = self.raw.finish()?;
-        self.send(WriterMsg::Batch(TableKind::Raw, batch))
+        self.send_raw(RawMsg::Batch(batch))
     }
 
     fn send(&self, msg: WriterMsg) -> Result<()> {
         self.tx
             .send(msg)
             .map_err(|_| Error::internal("the lake writer stopped (see its error)"))
+    }
+
+    fn send_raw(&self, msg: RawMsg) -> Result<()> {
+        self.raw_tx
+            .send(msg)
+            .map_err(|_| Error::internal("the raw table writer stopped (see its error)"))
     }
 }
 
@@ -286,9 +297,10 @@ impl LakeWriterThread {
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|e| Error::internal("the lake writer needs a tokio runtime").with_source(e))?;
         let (tx, rx) = sync_channel(1);
+        let (raw_tx, raw_rx) = sync_channel(2);
         let handle = std::thread::Builder::new()
             .name("lake-writer".into())
-            .spawn(move || writer_loop(&runtime, &lake, rx))
+            .spawn(move || writer_loop(&runtime, &lake, rx, raw_rx))
             .map_err(|e| Error::internal("starting the lake writer").with_source(e))?;
         let ingested_at = chrono::Utc::now().timestamp_micros();
         Ok((
@@ -298,6 +310,7 @@ impl LakeWriterThread {
                 metrics: MetricBatchBuilder::new(ingested_at),
                 redactor,
                 tx,
+                raw_tx,
                 counts: SinkCounts::default(),
                 ingested_at,
                 states: Vec::new(),
@@ -319,101 +332,227 @@ fn writer_loop(
     runtime: &tokio::runtime::Handle,
     lake: &Lake,
     rx: Receiver<WriterMsg>,
+    raw_rx: Receiver<RawMsg>,
 ) -> Result<Vec<CommitReport>> {
     let mut reports = Vec::new();
     let mut write = runtime.block_on(lake.begin_write())?;
-    let mut raw = RawPart::start(&mut write)?;
-    let mut dirty = false;
-    for msg in rx {
-        match msg {
-            WriterMsg::Batch(TableKind::Raw, batch) if raw.is_some() => {
-                if let Some(part) = &raw
-                    && part.tx.send(batch).is_err()
-                {
-                    // The raw thread stopped on an error: collect it, drop the files.
-                    let err = finish_raw(&mut raw, &mut write).err();
-                    write.abandon();
-                    return Err(err.unwrap_or_else(|| Error::internal("the raw writer stopped")));
+    let raw = RawThread::start(raw_rx)?;
+    raw.next_part(&mut write)?;
+    let result = (|| {
+        let mut dirty = false;
+        for msg in rx {
+            match msg {
+                WriterMsg::Batch(kind, batch) => {
+                    write.append(kind, &batch)?;
+                    dirty = true;
                 }
-                dirty = true;
-            }
-            WriterMsg::Batch(kind, batch) => {
-                if let Err(e) = write.append(kind, &batch) {
-                    let _ = finish_raw(&mut raw, &mut write);
-                    write.abandon();
-                    return Err(e);
+                WriterMsg::Commit { states, once_keys } => {
+                    // The raw thread's part, once it wrote every raw batch of this commit.
+                    let (part, raw_rows) = raw.finished_part()?;
+                    if let Some(part) = part {
+                        write.rejoin(part);
+                    }
+                    if !dirty && raw_rows == 0 && states.is_empty() {
+                        raw.next_part(&mut write)?;
+                        continue;
+                    }
+                    for state in states {
+                        write.set_source_state(state);
+                    }
+                    for key in once_keys {
+                        write.add_once_key(key);
+                    }
+                    let mut next = runtime.block_on(lake.begin_write())?;
+                    raw.next_part(&mut next)?;
+                    let done = std::mem::replace(&mut write, next);
+                    reports.push(runtime.block_on(lake.commit(done))?);
+                    dirty = false;
                 }
-                dirty = true;
-            }
-            WriterMsg::Commit { states, once_keys } => {
-                if !dirty && states.is_empty() {
-                    continue;
-                }
-                if let Err(e) = finish_raw(&mut raw, &mut write) {
-                    write.abandon();
-                    return Err(e);
-                }
-                for state in states {
-                    write.set_source_state(state);
-                }
-                for key in once_keys {
-                    write.add_once_key(key);
-                }
-                let mut next = runtime.block_on(lake.begin_write())?;
-                raw = RawPart::start(&mut next)?;
-                let done = std::mem::replace(&mut write, next);
-                reports.push(runtime.block_on(lake.commit(done))?);
-                dirty = false;
             }
         }
-    }
-    // The sink went away without a final commit: nothing acknowledged, drop the files.
-    let _ = finish_raw(&mut raw, &mut write);
+        Ok(())
+    })();
+    // Whatever was not committed (an error, or the sink went away without a final commit:
+    // nothing acknowledged) is dropped with its files; the raw thread drops its part itself.
     write.abandon();
-    Ok(reports)
+    raw.join()?;
+    result.map(|()| reports)
 }
 
-/// The `raw` table's part of a write, encoded on a thread of its own: it is ~40% of the
+/// What the sink sends the raw table's thread.
+enum RawMsg {
+    /// Raw rows.
+    Batch(RecordBatch),
+    /// The rows sent so far belong to the commit the sink asks for next.
+    Seal,
+}
+
+/// The `raw` table's part of each write, encoded on a thread of its own: it is ~40% of the
 /// collector's encoding work (the request JSON), and one thread encoding every table was
-/// the committer's critical path while the other core idled (BENCHMARKS.md, stop 14).
-struct RawPart {
-    tx: SyncSender<RecordBatch>,
-    handle: JoinHandle<Result<TableWrite>>,
+/// the committer's critical path while the other core idled (BENCHMARKS.md, stop 14). The
+/// sink feeds it directly; the writer hands it each write's raw part and takes it back,
+/// written, at the commit.
+struct RawThread {
+    parts: SyncSender<Option<TableWrite>>,
+    done: Receiver<Result<(Option<TableWrite>, u64)>>,
+    handle: JoinHandle<()>,
 }
 
-impl RawPart {
-    /// Takes the raw table out of `write` and starts its thread (none if the write has no
-    /// raw table).
-    fn start(write: &mut LakeWrite) -> Result<Option<Self>> {
-        let Some(mut part) = write.split_off(TableKind::Raw) else {
-            return Ok(None);
-        };
-        let (tx, rx) = sync_channel::<RecordBatch>(1);
+impl RawThread {
+    fn start(rx: Receiver<RawMsg>) -> Result<Self> {
+        let (parts, parts_rx) = sync_channel::<Option<TableWrite>>(1);
+        let (done_tx, done) = sync_channel(1);
         let handle = std::thread::Builder::new()
             .name("lake-writer-raw".into())
-            .spawn(move || {
-                for batch in rx {
-                    if let Err(e) = part.append(&batch) {
-                        part.abandon();
-                        return Err(e);
-                    }
-                }
-                Ok(part)
-            })
+            .spawn(move || raw_loop(&rx, &parts_rx, &done_tx))
             .map_err(|e| Error::internal("starting the raw table writer").with_source(e))?;
-        Ok(Some(Self { tx, handle }))
+        Ok(Self {
+            parts,
+            done,
+            handle,
+        })
+    }
+
+    /// Takes the raw table out of `write` for the thread to write the next commit's rows.
+    fn next_part(&self, write: &mut LakeWrite) -> Result<()> {
+        self.parts
+            .send(write.split_off(TableKind::Raw))
+            .map_err(|_| Error::internal("the raw table writer stopped"))
+    }
+
+    /// Waits until the thread wrote every raw batch sent before the commit, and takes its
+    /// part back with the number of rows it wrote.
+    fn finished_part(&self) -> Result<(Option<TableWrite>, u64)> {
+        self.done
+            .recv()
+            .map_err(|_| Error::internal("the raw table writer stopped"))?
+    }
+
+    fn join(self) -> Result<()> {
+        drop(self.parts);
+        self.handle
+            .join()
+            .map_err(|_| Error::internal("the raw table writer panicked"))
     }
 }
 
-/// Waits for the raw thread to write what it was sent and gives its part back to `write`.
-fn finish_raw(raw: &mut Option<RawPart>, write: &mut LakeWrite) -> Result<()> {
-    let Some(RawPart { tx, handle }) = raw.take() else {
-        return Ok(());
-    };
-    drop(tx);
-    let part = handle
-        .join()
-        .map_err(|_| Error::internal("the raw table writer panicked"))??;
-    write.rejoin(part);
-    Ok(())
+/// For each part the writer hands over: writes the sink's raw batches into it until the
+/// sink seals the commit, then hands it back (or the first error).
+fn raw_loop(
+    rx: &Receiver<RawMsg>,
+    parts: &Receiver<Option<TableWrite>>,
+    done: &SyncSender<Result<(Option<TableWrite>, u64)>>,
+) {
+    while let Ok(mut part) = parts.recv() {
+        let mut rows = 0u64;
+        let mut failed = None;
+        loop {
+            match rx.recv() {
+                Ok(RawMsg::Batch(batch)) if failed.is_none() => {
+                    let written = match &mut part {
+                        Some(p) => p.append(&batch),
+                        None => Err(Error::internal("this write has no raw table")),
+                    };
+                    match written {
+                        Ok(()) => rows += batch.num_rows() as u64,
+                        // Keep reading so the sink is not blocked; the commit gets the error.
+                        Err(e) => failed = Some(e),
+                    }
+                }
+                Ok(RawMsg::Batch(_)) => {}
+                Ok(RawMsg::Seal) => break,
+                Err(_) => {
+                    // The sink went away without committing: nothing acknowledged.
+                    if let Some(p) = part {
+                        p.abandon();
+                    }
+                    return;
+                }
+            }
+        }
+        // Its files are closed here (last row group, footer, fsync), beside the writer
+        // closing the other tables', instead of after them.
+        if failed.is_none()
+            && let Some(p) = &mut part
+            && let Err(e) = p.close_files()
+        {
+            failed = Some(e);
+        }
+        let result = match failed {
+            None => Ok((part, rows)),
+            Some(e) => {
+                if let Some(p) = part {
+                    p.abandon();
+                }
+                Err(e)
+            }
+        };
+        if done.send(result).is_err() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn raw(n: i64) -> RawRecord {
+        RawRecord {
+            source: "test".into(),
+            source_ref: format!("r{n}"),
+            file: None,
+            line: Some(n),
+            byte_offset: None,
+            session_id: None,
+            record_type: None,
+            event_time: 1_700_000_000_000_000 + n,
+            record: format!("{{\"n\":{n}}}"),
+            parse_error: None,
+        }
+    }
+
+    fn raw_rows(report: &CommitReport) -> u64 {
+        report
+            .rows
+            .iter()
+            .find(|(k, _)| *k == TableKind::Raw)
+            .map_or(0, |(_, n)| *n)
+    }
+
+    /// Raw rows go to their own thread, not through the writer: each commit still holds
+    /// exactly the raw rows pushed before it, and rows pushed after the last commit are
+    /// dropped with the sink (a source's progress never runs ahead of its rows).
+    #[test]
+    fn raw_rows_land_in_the_commit_they_were_pushed_before() {
+        let home = tempfile::tempdir().unwrap();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let lake = rt
+            .block_on(Lake::open(home.path(), &Default::default()))
+            .unwrap();
+        let _entered = rt.enter();
+        let redactor = Arc::new(Redactor::default_rules().unwrap());
+        let (mut sink, writer) = LakeWriterThread::start(lake, redactor).unwrap();
+        let state = |n: usize| SourceState {
+            source: "test".into(),
+            key: "file".into(),
+            state: n.to_string(),
+        };
+        for n in 0..3 {
+            sink.push_raw(raw(n)).unwrap();
+        }
+        sink.set_source_state(state(3)).unwrap();
+        sink.commit().unwrap();
+        // Nothing new: no commit at all.
+        sink.commit().unwrap();
+        sink.push_raw(raw(3)).unwrap();
+        sink.set_source_state(state(4)).unwrap();
+        sink.commit().unwrap();
+        sink.push_raw(raw(4)).unwrap();
+        drop(sink);
+        let reports = writer.join().unwrap();
+        let raw_per_commit: Vec<u64> = reports.iter().map(raw_rows).collect();
+        assert_eq!(raw_per_commit, vec![3, 1]);
+    }
 }

@@ -414,6 +414,11 @@ impl TableWrite {
         Ok(())
     }
 
+    /// Closes its open data files, on the caller's thread (the commit only collects them).
+    pub fn close_files(&mut self) -> Result<()> {
+        self.writer.close_open()
+    }
+
     /// Drops the part, removing the files it wrote.
     pub fn abandon(self) {
         self.writer.abandon();

@@ -49,6 +49,32 @@ pub struct SealedSegment {
     pub path: PathBuf,
     /// Bytes in the file.
     pub bytes: u64,
+    /// The record kinds it holds; `None` for a segment found on disk at startup, whose
+    /// kinds were not tracked.
+    pub kinds: Option<KindSet>,
+}
+
+impl SealedSegment {
+    /// Whether the segment may hold records of `kind` (false only when it is known not to).
+    pub fn may_hold(&self, kind: u8) -> bool {
+        self.kinds.is_none_or(|k| k.contains(kind))
+    }
+}
+
+/// A set of record kinds (one bit per `u8`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KindSet([u64; 4]);
+
+impl KindSet {
+    /// Adds `kind`.
+    pub fn insert(&mut self, kind: u8) {
+        self.0[usize::from(kind / 64)] |= 1 << (kind % 64);
+    }
+
+    /// Whether `kind` is in the set.
+    pub fn contains(&self, kind: u8) -> bool {
+        self.0[usize::from(kind / 64)] & (1 << (kind % 64)) != 0
+    }
 }
 
 enum Msg {
@@ -66,6 +92,8 @@ struct Active {
     path: PathBuf,
     file: BufWriter<File>,
     bytes: u64,
+    /// [`SealedSegment::kinds`].
+    kinds: KindSet,
 }
 
 /// The write-ahead log of one collector.
@@ -118,6 +146,7 @@ fn new_segment(dir: &Path, seq: u64) -> Result<Active> {
         path,
         file: BufWriter::with_capacity(1 << 20, file),
         bytes: 0,
+        kinds: KindSet::default(),
     })
 }
 
@@ -272,6 +301,7 @@ impl Wal {
                 name: name.clone(),
                 path,
                 bytes: good,
+                kinds: None,
             });
         }
         let next_seq = names.last().map_or(1, |n| segment_seq(n) + 1);
@@ -430,6 +460,7 @@ fn writer_loop(
                         } else {
                             let n = (HEADER + payload.len()) as u64;
                             active.bytes += n;
+                            active.kinds.insert(kind);
                             active_bytes.store(active.bytes, Ordering::Relaxed);
                             pending_bytes.fetch_add(n, Ordering::Relaxed);
                         }
@@ -457,6 +488,7 @@ fn writer_loop(
                                 name: old.name,
                                 path: old.path,
                                 bytes: old.bytes,
+                                kinds: Some(old.kinds),
                             })));
                         }
                         Err(e) => {
@@ -529,6 +561,15 @@ mod tests {
             assert_eq!(&records[1].payload[..], b"beta");
             assert_eq!(records[1].kind, 2);
             assert_eq!(records[1].received_at, 11);
+            // The kinds it holds are known, so a reader can skip a pass for absent ones.
+            assert!(seg.may_hold(1) && seg.may_hold(2));
+            assert!(!seg.may_hold(3) && !seg.may_hold(0x82));
+            wal.append(0x82, 12, bytes::Bytes::from_static(b"carried"))
+                .await
+                .unwrap();
+            let carried = wal.seal().await.unwrap().unwrap();
+            assert!(carried.may_hold(0x82) && !carried.may_hold(2));
+            wal.remove(&carried).unwrap();
             wal.remove(&seg).unwrap();
             assert!(!seg.path.exists());
         });
@@ -566,6 +607,8 @@ mod tests {
             left[0].bytes
         );
         assert_eq!(wal.pending_bytes(), left[0].bytes);
+        // What a segment from an earlier run holds is not known: it may hold anything.
+        assert!(left[0].may_hold(1) && left[0].may_hold(2));
         // New segments sort after the recovered one.
         rt().block_on(async {
             wal.append(1, 0, bytes::Bytes::from_static(b"x"))

@@ -326,12 +326,20 @@ impl DataFileWriter {
         Ok(())
     }
 
-    /// Closes every open file, uploads staged ones, and returns the finished data files.
-    pub async fn finish(mut self) -> Result<Vec<DataFile>> {
+    /// Closes every open file (later rows start new ones): their last row group, footer,
+    /// fsync and text index. [`DataFileWriter::finish`] does it too; calling this first lets
+    /// a thread of its own do that work.
+    pub fn close_open(&mut self) -> Result<()> {
         let open: Vec<(i32, OpenFile)> = self.open.drain().collect();
         for (day, file) in open {
             self.close_file(day, file)?;
         }
+        Ok(())
+    }
+
+    /// Closes every open file, uploads staged ones, and returns the finished data files.
+    pub async fn finish(mut self) -> Result<Vec<DataFile>> {
+        self.close_open()?;
         let mut out = Vec::with_capacity(self.finished.len());
         for f in self.finished {
             if f.staged {

@@ -127,7 +127,14 @@ impl Committer {
             let t = Instant::now();
             // First pass: GenAI content events, to fold into their model call's text.
             let mut messages = std::collections::HashMap::new();
-            for record in SegmentReader::open(&seg_owned.path)? {
+            let logs = Signal::Logs.wal_kind();
+            let has_logs = seg_owned.may_hold(logs) || seg_owned.may_hold(logs | CARRIED);
+            for record in has_logs
+                .then(|| SegmentReader::open(&seg_owned.path))
+                .transpose()?
+                .into_iter()
+                .flatten()
+            {
                 let record = record?;
                 if Signal::from_wal_kind(record.kind) == Some(Signal::Logs)
                     && let Ok(carried) = Carried::of(&record, String::new())
@@ -220,7 +227,21 @@ impl Committer {
             })?;
         let (rows, phases) = rows??;
         reports?;
-        self.collector.wal().remove(seg)?;
+        // Committed: whatever happens now, the ledger has the segment and a restart removes
+        // it. Unlinking hundreds of MB takes ~0.2 s, which the next commit need not wait for
+        // (the last one does, so nothing is left behind).
+        let wal = self.collector.wal().clone();
+        let removal = seg.clone();
+        let remove = move || {
+            if let Err(e) = wal.remove(&removal) {
+                tracing::error!(segment = %removal.name, error = %e.report(), "cannot remove a committed WAL segment; the next start removes it");
+            }
+        };
+        if last {
+            remove();
+        } else {
+            drop(tokio::task::spawn_blocking(remove));
+        }
         self.collector
             .stats
             .committed(rows, started.elapsed().as_micros() as u64);
