@@ -69,6 +69,10 @@ impl Committer {
             let due = wal.active_bytes() >= config.commit_bytes
                 || (wal.active_bytes() > 0 && last.elapsed() >= interval);
             if due || stopping {
+                // The interval runs from this seal, not from the end of its commit: what
+                // arrives during a long commit (a backlog) is due as soon as it ends, instead
+                // of waiting another interval while the cores idle.
+                let sealed_at = Instant::now();
                 if let Some(seg) = wal.seal().await? {
                     let mut attempt = 0u32;
                     loop {
@@ -90,7 +94,7 @@ impl Committer {
                         }
                     }
                 }
-                last = Instant::now();
+                last = sealed_at;
             }
             if stopping {
                 return Ok(());
