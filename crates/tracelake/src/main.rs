@@ -161,8 +161,8 @@ enum ImportSource {
 /// per-thread arenas (533–608 MB peak under a flood) or, bounded (two arenas, a fixed 1 MiB
 /// mmap threshold), mapped and faulted in fresh pages for every large buffer (~5 % of the
 /// CPU per span). jemalloc reuses them, stored 3–6 % more spans per second for the same CPU
-/// at 280–320 MB peak, and with background threads hands idle memory back
-/// (BENCHMARKS.md, stop 16).
+/// at 263–356 MB peak, and with background threads hands idle memory back
+/// (ADR 0008, BENCHMARKS.md stop 16).
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
