@@ -348,7 +348,8 @@ fn writer_loop(
                 }
                 WriterMsg::Commit { states, once_keys } => {
                     // The raw thread's part, once it wrote every raw batch of this commit.
-                    let (part, raw_rows) = raw.finished_part()?;
+                    let part = raw.finished_part()?;
+                    let raw_rows = part.as_ref().map_or(0, TableWrite::rows);
                     if let Some(part) = part {
                         write.rejoin(part);
                     }
@@ -394,7 +395,7 @@ enum RawMsg {
 /// written, at the commit.
 struct RawThread {
     parts: SyncSender<Option<TableWrite>>,
-    done: Receiver<Result<(Option<TableWrite>, u64)>>,
+    done: Receiver<Result<Option<TableWrite>>>,
     handle: JoinHandle<()>,
 }
 
@@ -421,8 +422,8 @@ impl RawThread {
     }
 
     /// Waits until the thread wrote every raw batch sent before the commit, and takes its
-    /// part back with the number of rows it wrote.
-    fn finished_part(&self) -> Result<(Option<TableWrite>, u64)> {
+    /// part back.
+    fn finished_part(&self) -> Result<Option<TableWrite>> {
         self.done
             .recv()
             .map_err(|_| Error::internal("the raw table writer stopped"))?
@@ -441,10 +442,9 @@ impl RawThread {
 fn raw_loop(
     rx: &Receiver<RawMsg>,
     parts: &Receiver<Option<TableWrite>>,
-    done: &SyncSender<Result<(Option<TableWrite>, u64)>>,
+    done: &SyncSender<Result<Option<TableWrite>>>,
 ) {
     while let Ok(mut part) = parts.recv() {
-        let mut rows = 0u64;
         let mut failed = None;
         loop {
             match rx.recv() {
@@ -453,11 +453,8 @@ fn raw_loop(
                         Some(p) => p.append(&batch),
                         None => Err(Error::internal("this write has no raw table")),
                     };
-                    match written {
-                        Ok(()) => rows += batch.num_rows() as u64,
-                        // Keep reading so the sink is not blocked; the commit gets the error.
-                        Err(e) => failed = Some(e),
-                    }
+                    // Keep reading so the sink is not blocked; the commit gets the error.
+                    failed = written.err();
                 }
                 Ok(RawMsg::Batch(_)) => {}
                 Ok(RawMsg::Seal) => break,
@@ -479,7 +476,7 @@ fn raw_loop(
             failed = Some(e);
         }
         let result = match failed {
-            None => Ok((part, rows)),
+            None => Ok(part),
             Some(e) => {
                 if let Some(p) = part {
                     p.abandon();

@@ -407,6 +407,11 @@ impl TableWrite {
         self.kind
     }
 
+    /// Rows appended so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
     /// Appends a batch of the table's schema.
     pub fn append(&mut self, batch: &RecordBatch) -> Result<()> {
         self.writer.write(batch)?;
