@@ -42,6 +42,13 @@ const TEXT_PAGE_BYTES: usize = 64 * 1024;
 /// [`TEXT_PAGE_BYTES`], so the pages of a few candidate blocks are what a search reads.
 const SPANS_WRITE_BATCH_ROWS: usize = 32;
 
+/// Rows handed to a column writer at a time in `raw`, for the same reason: a collector's
+/// record is a whole request (~250 KiB of OTLP JSON for 100 spans), so with the default a
+/// page held the whole batch the sink sent (megabytes), which the writer grew by doubling
+/// into fresh memory and a reader had to decompress whole to read one record. With 4, pages
+/// stay near 1 MiB.
+const RAW_WRITE_BATCH_ROWS: usize = 4;
+
 /// Microseconds in a day.
 pub const MICROS_PER_DAY: i64 = 86_400_000_000;
 
@@ -134,6 +141,9 @@ impl DataFileWriter {
                     .set_column_dictionary_enabled(path, false);
             }
             props = props.set_write_batch_size(SPANS_WRITE_BATCH_ROWS);
+        }
+        if kind == TableKind::Raw {
+            props = props.set_write_batch_size(RAW_WRITE_BATCH_ROWS);
         }
         let props = props
             .set_compression(Compression::ZSTD(level))
