@@ -20,6 +20,12 @@ use tracelake_testkit::claude_corpus::{self, ClaudeCorpusSpec, Progress};
 use tracelake_testkit::codex_corpus::{self, CodexCorpusSpec};
 use tracelake_testkit::otlp::{self, LoadSpec, Transport};
 
+/// jemalloc, as in `tracelake` (ADR 0008). The load generator shares the cores with the
+/// collector it measures, and with glibc's malloc a quarter of its CPU went to allocating
+/// and freeing the copies of its request templates (BENCHMARKS.md, stop 17).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(
     name = "tracelake-testkit",
