@@ -16,7 +16,7 @@ env: FLOOD_DIR (default /tmp/tracelake-flood), TESTKIT_BIN (default
      $CARGO_TARGET_DIR/debug/tracelake-testkit), FLOOD_TOML (written to the home's
      tracelake.toml, e.g. "[collector]\\nkeep_raw = false"), FLOOD_CPU_LINE=1 (also print
      `serve`'s CPU % every 200 ms, to see where the cores idle), FLOOD_IDLE=S (also report
-     the RSS S seconds after the drain).
+     the RSS S seconds after the drain), FLOOD_KEEP=1 (leave the home and its lake behind).
 """
 import json
 import os
@@ -124,4 +124,5 @@ print(f"acked {spans} ({spans / (t1 - t0):.0f}/s p99 {report['latency_ms']['p99'
       f"hwm {hwm}MB anon {peak['anon'] // 1024} file {peak['file'] // 1024}{idle}")
 if os.environ.get("FLOOD_CPU_LINE"):
     print("serve CPU % every 200 ms:", " ".join(map(str, timeline)))
-shutil.rmtree(home, ignore_errors=True)
+if not os.environ.get("FLOOD_KEEP"):
+    shutil.rmtree(home, ignore_errors=True)
