@@ -4,13 +4,19 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use prost::Message;
 use tonic::codec::CompressionEncoding;
+use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::Channel;
 use tracelake_ingest::otlp::decode::{Encoding, Request, Signal, decode};
 
@@ -75,6 +81,37 @@ pub struct OtlpClient {
     traces: Option<TraceServiceClient<Channel>>,
     logs: Option<LogsServiceClient<Channel>>,
     metrics: Option<MetricsServiceClient<Channel>>,
+    /// The traces service called with a shared request ([`OtlpClient::send_traces_shared`]).
+    shared: Option<tonic::client::Grpc<Channel>>,
+}
+
+/// A traces request shared with the caller: encoding it for gRPC reads it in place, so a
+/// load generator can send the same request again with new ids without copying it.
+#[derive(Debug, Clone, Default)]
+struct SharedTraces(Arc<ExportTraceServiceRequest>);
+
+impl Message for SharedTraces {
+    fn encode_raw(&self, buf: &mut impl prost::bytes::BufMut) {
+        self.0.encode_raw(buf)
+    }
+
+    fn merge_field(
+        &mut self,
+        tag: u32,
+        wire_type: prost::encoding::WireType,
+        buf: &mut impl prost::bytes::Buf,
+        ctx: prost::encoding::DecodeContext,
+    ) -> Result<(), prost::DecodeError> {
+        Arc::make_mut(&mut self.0).merge_field(tag, wire_type, buf, ctx)
+    }
+
+    fn encoded_len(&self) -> usize {
+        self.0.encoded_len()
+    }
+
+    fn clear(&mut self) {
+        self.0 = Arc::default();
+    }
 }
 
 impl OtlpClient {
@@ -85,7 +122,7 @@ impl OtlpClient {
             .timeout(Duration::from_secs(60))
             .build()
             .context("building the HTTP client")?;
-        let (mut traces, mut logs, mut metrics) = (None, None, None);
+        let (mut traces, mut logs, mut metrics, mut shared) = (None, None, None, None);
         if transport == Transport::Grpc {
             let channel = Channel::from_shared(base.clone())
                 .with_context(|| format!("bad gRPC endpoint {base}"))?
@@ -97,13 +134,16 @@ impl OtlpClient {
                 TraceServiceClient::new(channel.clone()).max_encoding_message_size(usize::MAX);
             let mut l =
                 LogsServiceClient::new(channel.clone()).max_encoding_message_size(usize::MAX);
-            let mut m = MetricsServiceClient::new(channel).max_encoding_message_size(usize::MAX);
+            let mut m =
+                MetricsServiceClient::new(channel.clone()).max_encoding_message_size(usize::MAX);
+            let mut g = tonic::client::Grpc::new(channel).max_encoding_message_size(usize::MAX);
             if gzip {
                 t = t.send_compressed(CompressionEncoding::Gzip);
                 l = l.send_compressed(CompressionEncoding::Gzip);
                 m = m.send_compressed(CompressionEncoding::Gzip);
+                g = g.send_compressed(CompressionEncoding::Gzip);
             }
-            (traces, logs, metrics) = (Some(t), Some(l), Some(m));
+            (traces, logs, metrics, shared) = (Some(t), Some(l), Some(m), Some(g));
         }
         Ok(Self {
             transport,
@@ -113,6 +153,7 @@ impl OtlpClient {
             traces,
             logs,
             metrics,
+            shared,
         })
     }
 
@@ -139,6 +180,48 @@ impl OtlpClient {
         match self.transport {
             Transport::Grpc => self.send_grpc(req).await,
             _ => self.send(&req).await,
+        }
+    }
+
+    /// Sends a traces request the caller keeps: over gRPC it is encoded where it is, not
+    /// copied first (the load generator renews its requests in place and sends them again).
+    pub async fn send_traces_shared(
+        &mut self,
+        req: Arc<ExportTraceServiceRequest>,
+    ) -> Result<Reply> {
+        match self.transport {
+            Transport::Grpc => {
+                let grpc = self
+                    .shared
+                    .as_mut()
+                    .ok_or_else(|| anyhow!("not connected over gRPC"))?;
+                let result = match grpc.ready().await {
+                    Ok(()) => {
+                        let path = PathAndQuery::from_static(
+                            "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+                        );
+                        let codec = tonic_prost::ProstCodec::<
+                            SharedTraces,
+                            ExportTraceServiceResponse,
+                        >::default();
+                        grpc.unary(tonic::Request::new(SharedTraces(req)), path, codec)
+                            .await
+                            .map(|_| ())
+                    }
+                    Err(e) => Err(tonic::Status::unavailable(format!("not ready: {e}"))),
+                };
+                Ok(grpc_reply(result))
+            }
+            Transport::HttpJson => {
+                let body = serde_json::to_vec(&*req).context("encoding OTLP JSON")?;
+                self.send_http(Signal::Traces, "application/json", body)
+                    .await
+            }
+            Transport::HttpProtobuf => {
+                let body = req.encode_to_vec();
+                self.send_http(Signal::Traces, "application/x-protobuf", body)
+                    .await
+            }
         }
     }
 
@@ -276,24 +359,29 @@ impl OtlpClient {
                 .await
                 .map(|_| ()),
         };
-        Ok(match result {
-            Ok(()) => Reply {
-                status: 200,
-                message: String::new(),
-                retry_hint: false,
-            },
-            Err(s) => {
-                let code = s.code() as i32;
-                Reply {
-                    status: 1000 + code as u16,
-                    message: s.message().to_string(),
-                    retry_hint: matches!(
-                        s.code(),
-                        tonic::Code::ResourceExhausted | tonic::Code::Unavailable
-                    ),
-                }
+        Ok(grpc_reply(result))
+    }
+}
+
+/// What a gRPC call's outcome says, as a [`Reply`] (status 1000 + the gRPC code on failure).
+fn grpc_reply(result: std::result::Result<(), tonic::Status>) -> Reply {
+    match result {
+        Ok(()) => Reply {
+            status: 200,
+            message: String::new(),
+            retry_hint: false,
+        },
+        Err(s) => {
+            let code = s.code() as i32;
+            Reply {
+                status: 1000 + code as u16,
+                message: s.message().to_string(),
+                retry_hint: matches!(
+                    s.code(),
+                    tonic::Code::ResourceExhausted | tonic::Code::Unavailable
+                ),
             }
-        })
+        }
     }
 }
 

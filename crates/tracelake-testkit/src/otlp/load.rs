@@ -18,6 +18,7 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, Key
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span};
+use prost::Message;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
@@ -116,8 +117,9 @@ pub struct Acked {
 /// `span_bytes` each, from `seed` (for benches of the collector's stages).
 pub fn traces_request(seed: u64, spans: usize, span_bytes: usize) -> Request {
     let mut generator = Generator::new(seed, span_bytes);
-    let template = generator.traces_template(spans);
-    generator.renew(&template).0
+    let mut req = generator.traces_template(spans);
+    generator.renew(&mut req);
+    Request::Traces(req)
 }
 
 /// Distinct requests each load worker cycles through.
@@ -217,9 +219,15 @@ async fn worker(
     // Generating a request's text cost the generator about as much CPU as the collector
     // spent receiving it, on the same cores: each worker builds a few requests once and
     // sends copies of them with fresh ids and times (16 per worker: the text repeats only
-    // megabytes apart, farther than any Parquet page or zstd window reaches).
-    let templates: Vec<ExportTraceServiceRequest> = (0..TEMPLATES)
-        .map(|_| generator.traces_template(spec.batch))
+    // megabytes apart, farther than any Parquet page or zstd window reaches). A request is
+    // renewed in place and shared with the client, not copied (fixed-width ids and times:
+    // its encoded size stays that of its template).
+    let mut templates: Vec<(Arc<ExportTraceServiceRequest>, u64)> = (0..TEMPLATES)
+        .map(|_| {
+            let t = generator.traces_template(spec.batch);
+            let size = t.encoded_len() as u64;
+            (Arc::new(t), size)
+        })
         .collect();
     let mut client = loop {
         match OtlpClient::connect(spec.transport, &spec.endpoint, spec.gzip).await {
@@ -246,14 +254,23 @@ async fn worker(
             next += iv;
         }
         n += 1;
-        let (req, acked) = match spec.events_every {
-            Some(every) if every > 0 && n.is_multiple_of(every) => generator.claude_events(),
-            _ => generator.renew(&templates[n as usize % templates.len()]),
+        let events =
+            matches!(spec.events_every, Some(every) if every > 0 && n.is_multiple_of(every));
+        let t;
+        let (sent, acked, size) = if events {
+            let (req, acked) = generator.claude_events();
+            let size = req.encoded_len() as u64;
+            t = Instant::now();
+            (client.send_owned(req).await, acked, size)
+        } else {
+            let (req, size) = &mut templates[n as usize % TEMPLATES];
+            // Unique again once the previous call has finished with it: no copy.
+            let acked = generator.renew(Arc::make_mut(req));
+            t = Instant::now();
+            (client.send_traces_shared(req.clone()).await, acked, *size)
         };
-        let size = req.encoded_len() as u64;
-        let t = Instant::now();
         r.sent += 1;
-        match client.send_owned(req).await {
+        match sent {
             Ok(reply) if reply.ok() => {
                 r.latencies_us
                     .push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
@@ -377,6 +394,12 @@ fn now_nanos() -> u64 {
         .unwrap_or(0)
 }
 
+/// Overwrites `to` with `from`, reusing its buffer.
+fn set_bytes(to: &mut Vec<u8>, from: &[u8]) {
+    to.clear();
+    to.extend_from_slice(from);
+}
+
 fn uuid_like() -> String {
     let b: [u8; 16] = rand::random();
     let h = hex(&b);
@@ -415,10 +438,10 @@ impl Generator {
         self.text[start..start + len].to_string()
     }
 
-    /// A copy of `template` (from [`Generator::traces_template`]) with new trace, span and
-    /// conversation ids, the ids derived from them, and times from now.
-    fn renew(&mut self, template: &ExportTraceServiceRequest) -> (Request, Acked) {
-        let mut req = template.clone();
+    /// Gives a request (from [`Generator::traces_template`], or renewed before) new trace,
+    /// span and conversation ids, the ids derived from them, and times from now. Every id
+    /// keeps its width, so the encoded size does not change.
+    fn renew(&mut self, req: &mut ExportTraceServiceRequest) -> Acked {
         let mut trace_ids = Vec::new();
         let mut items = 0;
         let mut trace_id = Vec::new();
@@ -435,18 +458,18 @@ impl Generator {
                     span.start_time_unix_nano += t0;
                     span.end_time_unix_nano += t0;
                     let id: [u8; 8] = rand::random();
-                    span.span_id = id.to_vec();
+                    set_bytes(&mut span.span_id, &id);
                     // A template lists each trace's root first, then its children.
                     if span.parent_span_id.is_empty() {
                         let t: [u8; 16] = rand::random();
-                        trace_id = t.to_vec();
+                        set_bytes(&mut trace_id, &t);
                         trace_ids.push(hex(&t));
-                        root_id = span.span_id.clone();
+                        set_bytes(&mut root_id, &id);
                         conversation = uuid_like();
                     } else {
-                        span.parent_span_id = root_id.clone();
+                        set_bytes(&mut span.parent_span_id, &root_id);
                     }
-                    span.trace_id = trace_id.clone();
+                    set_bytes(&mut span.trace_id, &trace_id);
                     for kv in &mut span.attributes {
                         let fresh = match kv.key.as_str() {
                             "gen_ai.conversation.id" => conversation.clone(),
@@ -461,20 +484,17 @@ impl Generator {
                 }
             }
         }
-        (
-            Request::Traces(req),
-            Acked {
-                signal: "traces".into(),
-                trace_ids,
-                session_id: None,
-                items,
-            },
-        )
+        Acked {
+            signal: "traces".into(),
+            trace_ids,
+            session_id: None,
+            items,
+        }
     }
 
     /// A traces request of `batch` spans, in traces of up to ten: an `invoke_agent` root,
-    /// `chat` calls and `execute_tool` calls under it. Its ids are sent only in copies made
-    /// by [`Generator::renew`].
+    /// `chat` calls and `execute_tool` calls under it. Its ids are sent only after
+    /// [`Generator::renew`].
     fn traces_template(&mut self, batch: usize) -> ExportTraceServiceRequest {
         let mut spans = Vec::with_capacity(batch);
         let body = self.span_bytes.saturating_sub(450).max(16);
@@ -706,12 +726,22 @@ mod tests {
     fn copies_of_a_template_have_their_own_ids_and_the_same_text() {
         let mut g = Generator::new(1, 2000);
         let template = g.traces_template(25);
-        let (Request::Traces(a), acked_a) = g.renew(&template) else {
-            panic!("a traces request")
-        };
-        let (Request::Traces(b), acked_b) = g.renew(&template) else {
-            panic!("a traces request")
-        };
+        // As a load worker does: the same request renewed in place, twice.
+        let mut req = template.clone();
+        let acked_a = g.renew(&mut req);
+        let a = req.clone();
+        let acked_b = g.renew(&mut req);
+        let b = req;
+        assert_eq!(
+            a.encoded_len(),
+            template.encoded_len(),
+            "ids keep their width"
+        );
+        assert_eq!(
+            b.encoded_len(),
+            template.encoded_len(),
+            "ids keep their width"
+        );
         let spans = |r: &ExportTraceServiceRequest| -> Vec<Span> {
             r.resource_spans[0].scope_spans[0].spans.clone()
         };
