@@ -1,6 +1,7 @@
 //! An OTLP exporter as the SDKs are: protobuf or JSON over HTTP (optionally gzip), or gRPC
-//! through the generated tonic clients. Replies keep what a test needs to check: the HTTP
-//! status (or the gRPC code), the message, and the retry hint.
+//! through the generated tonic clients (and, for a traces request the caller keeps, tonic's
+//! generic client with the same prost codec). Replies keep what a test needs to check: the
+//! HTTP status (or the gRPC code), the message, and the retry hint.
 
 use std::io::Write;
 use std::path::Path;
