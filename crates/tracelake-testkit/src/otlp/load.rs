@@ -218,10 +218,10 @@ async fn worker(
     let mut generator = Generator::new(spec.seed.wrapping_add(id), spec.span_bytes);
     // Generating a request's text cost the generator about as much CPU as the collector
     // spent receiving it, on the same cores: each worker builds a few requests once and
-    // sends copies of them with fresh ids and times (16 per worker: the text repeats only
-    // megabytes apart, farther than any Parquet page or zstd window reaches). A request is
-    // renewed in place and shared with the client, not copied (fixed-width ids and times:
-    // its encoded size stays that of its template).
+    // sends them again and again with fresh ids and times (16 per worker: the text repeats
+    // only megabytes apart, farther than any Parquet page or zstd window reaches). A request
+    // is renewed in place and shared with the client, not copied; its ids and times keep
+    // their width, so its encoded size is measured once.
     let mut templates: Vec<(Arc<ExportTraceServiceRequest>, u64)> = (0..TEMPLATES)
         .map(|_| {
             let t = generator.traces_template(spec.batch);
