@@ -9,6 +9,7 @@
 
 pub mod catalog;
 pub mod commit;
+pub mod direct;
 pub mod lake;
 pub mod maintenance;
 pub mod storage;

@@ -28,6 +28,8 @@ use std::thread::JoinHandle;
 
 use bytes::Bytes;
 use tokio::sync::oneshot;
+
+use crate::direct::{self, BlockBuf, BlockReader};
 use tracelake_model::{Error, Result};
 
 const MAGIC: u32 = 0x544c_5741; // "TLWA"
@@ -145,26 +147,10 @@ fn sync_dir(dir: &Path) -> Result<()> {
 fn new_segment(dir: &Path, seq: u64) -> Result<Active> {
     let name = format!("{seq:010}-{}.wal", uuid::Uuid::new_v4());
     let path = dir.join(&name);
-    let open = |direct: bool| {
-        let mut options = OpenOptions::new();
-        options.create_new(true).write(true);
-        #[cfg(target_os = "linux")]
-        if direct {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.custom_flags(libc::O_DIRECT);
-        }
-        #[cfg(not(target_os = "linux"))]
-        let _ = direct;
-        options.open(&path)
-    };
-    // Direct I/O where the filesystem has it (tmpfs has not): the record goes from our
-    // buffer to the disk without a copy into the page cache, which in a flood cost the WAL
-    // writer most of its CPU, and the cache keeps no pages of a file read once.
-    let file = match open(true) {
-        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => open(false),
-        other => other,
-    }
-    .map_err(|e| io_error(format!("creating WAL segment {}", path.display()), e))?;
+    // The record goes from our buffer to the disk without a copy into the page cache,
+    // which in a flood cost the WAL writer most of its CPU.
+    let file = direct::create_new(&path)
+        .map_err(|e| io_error(format!("creating WAL segment {}", path.display()), e))?;
     sync_dir(dir)?;
     Ok(Active {
         name,
@@ -174,149 +160,6 @@ fn new_segment(dir: &Path, seq: u64) -> Result<Active> {
         bytes: 0,
         kinds: KindSet::default(),
     })
-}
-
-/// Disk blocks: what direct I/O aligns buffers, lengths and offsets to.
-const BLOCK: usize = 4096;
-/// Whole blocks are written once this much is waiting (as a buffered writer would).
-const WRITE_AT: usize = 1 << 20;
-
-/// Zeroed memory holding `len` bytes from a block-aligned offset: the memory and the offset.
-fn aligned(len: usize) -> (Vec<u8>, usize) {
-    let mem = vec![0u8; len + BLOCK];
-    let start = (BLOCK - mem.as_ptr() as usize % BLOCK) % BLOCK;
-    (mem, start)
-}
-
-/// Opens a file for reading, with direct I/O where the filesystem has it.
-fn open_direct(path: &Path) -> std::io::Result<File> {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        match OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_DIRECT)
-            .open(path)
-        {
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
-            other => return other,
-        }
-    }
-    File::open(path)
-}
-
-/// Reads a file front to back, a megabyte at a time, in whole blocks into block-aligned
-/// memory, as direct I/O requires.
-struct BlockReader {
-    file: File,
-    mem: Vec<u8>,
-    start: usize,
-    pos: usize,
-    filled: usize,
-    at: u64,
-    eof: bool,
-}
-
-impl BlockReader {
-    fn new(file: File) -> Self {
-        let (mem, start) = aligned(WRITE_AT);
-        Self {
-            file,
-            mem,
-            start,
-            pos: 0,
-            filled: 0,
-            at: 0,
-            eof: false,
-        }
-    }
-}
-
-impl Read for BlockReader {
-    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        if self.pos == self.filled {
-            if self.eof {
-                return Ok(0);
-            }
-            let n = self
-                .file
-                .read_at(&mut self.mem[self.start..self.start + WRITE_AT], self.at)?;
-            // Short of whole blocks only at the end of the file.
-            self.eof = n == 0 || n % BLOCK != 0;
-            self.at += n as u64;
-            self.pos = 0;
-            self.filled = n;
-        }
-        let k = out.len().min(self.filled - self.pos);
-        out[..k].copy_from_slice(&self.mem[self.start + self.pos..self.start + self.pos + k]);
-        self.pos += k;
-        Ok(k)
-    }
-}
-
-/// Bytes appended to a segment and not written yet, from file offset `at` (a whole number
-/// of blocks), in memory aligned to a block. A write covers whole blocks: the last one is
-/// padded with zeros, which a reader takes for the end of the segment, and kept here to be
-/// written again, completed, by the next write.
-struct BlockBuf {
-    mem: Vec<u8>,
-    start: usize,
-    len: usize,
-    at: u64,
-}
-
-impl BlockBuf {
-    fn new() -> Self {
-        let mut b = Self {
-            mem: Vec::new(),
-            start: 0,
-            len: 0,
-            at: 0,
-        };
-        b.reserve(WRITE_AT + BLOCK);
-        b
-    }
-
-    /// Room for `more` bytes, and for the padding of the block they end in.
-    fn reserve(&mut self, more: usize) {
-        let want = (self.len + more).next_multiple_of(BLOCK);
-        if self.start + want <= self.mem.len() {
-            return;
-        }
-        let (mut mem, start) = aligned(want.max(2 * self.len));
-        mem[start..start + self.len].copy_from_slice(&self.mem[self.start..self.start + self.len]);
-        self.mem = mem;
-        self.start = start;
-    }
-
-    fn extend(&mut self, bytes: &[u8]) {
-        self.reserve(bytes.len());
-        let end = self.start + self.len;
-        self.mem[end..end + bytes.len()].copy_from_slice(bytes);
-        self.len += bytes.len();
-    }
-
-    /// Writes the whole blocks, and with `all` the last partial one too (padded).
-    fn write(&mut self, file: &File, all: bool) -> std::io::Result<()> {
-        let whole = self.len / BLOCK * BLOCK;
-        let n = if all {
-            self.len.next_multiple_of(BLOCK)
-        } else {
-            whole
-        };
-        if n == 0 {
-            return Ok(());
-        }
-        let (start, end) = (self.start, self.start + self.len);
-        if start + n > end {
-            self.mem[end..start + n].fill(0);
-        }
-        file.write_all_at(&self.mem[start..start + n], self.at)?;
-        self.mem.copy_within(start + whole..end, start);
-        self.len -= whole;
-        self.at += whole as u64;
-        Ok(())
-    }
 }
 
 /// Reads the intact records of a segment one at a time, so committing a segment holds one
@@ -333,7 +176,7 @@ impl SegmentReader {
     /// Opens a segment.
     pub fn open(path: &Path) -> Result<Self> {
         // Direct reads too: a segment is read once, so caching its pages only costs.
-        let file = open_direct(path)
+        let file = direct::open(path)
             .map_err(|e| io_error(format!("reading WAL segment {}", path.display()), e))?;
         Ok(Self {
             file: BlockReader::new(file),
@@ -421,7 +264,7 @@ impl Iterator for SegmentReader {
 fn is_zeros(path: &Path, from: u64, to: u64) -> Result<bool> {
     let read = || -> std::io::Result<bool> {
         let file = File::open(path)?;
-        let mut buf = vec![0u8; BLOCK];
+        let mut buf = vec![0u8; direct::BLOCK];
         let mut at = from;
         while at < to {
             let n = file.read_at(&mut buf, at)?;
@@ -650,7 +493,7 @@ fn writer_loop(
                         header[16..24].copy_from_slice(&received_at.to_le_bytes());
                         active.out.extend(&header);
                         active.out.extend(&payload);
-                        if active.out.len >= WRITE_AT
+                        if active.out.len() >= direct::WRITE_AT
                             && let Err(e) = active.out.write(&active.file, false)
                         {
                             failed = Some(format!("writing {}: {e}", active.path.display()));
@@ -827,12 +670,12 @@ mod tests {
         let sizes = [
             0,
             1,
-            BLOCK - HEADER,
-            BLOCK,
-            BLOCK + 1,
-            WRITE_AT - HEADER,
-            WRITE_AT + 7,
-            3 * WRITE_AT + 1,
+            direct::BLOCK - HEADER,
+            direct::BLOCK,
+            direct::BLOCK + 1,
+            direct::WRITE_AT - HEADER,
+            direct::WRITE_AT + 7,
+            3 * direct::WRITE_AT + 1,
             777,
         ];
         let payload = |i: usize| -> bytes::Bytes {
@@ -863,7 +706,7 @@ mod tests {
         });
         for (round, seg) in segments.iter().enumerate() {
             assert_eq!(
-                std::fs::metadata(&seg.path).unwrap().len() % BLOCK as u64,
+                std::fs::metadata(&seg.path).unwrap().len() % direct::BLOCK as u64,
                 0
             );
             let (records, good) = read_segment(&seg.path).unwrap();
@@ -901,7 +744,7 @@ mod tests {
         });
         let mut data = std::fs::read(&seg.path).unwrap();
         // The last block is padded with zeros after the last record.
-        assert_eq!(data.len() % BLOCK, 0);
+        assert_eq!(data.len() % direct::BLOCK, 0);
         assert!(data[seg.bytes as usize..].iter().all(|&b| b == 0));
         let last = seg.bytes as usize - 1;
         data[last] ^= 0xff;

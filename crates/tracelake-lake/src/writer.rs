@@ -7,8 +7,7 @@
 //! progress, not by the size of an import.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::{BufWriter, Write};
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -29,6 +28,7 @@ use parquet::file::statistics::Statistics;
 use serde::{Deserialize, Serialize};
 use tracelake_model::{Error, Result, TableKind};
 
+use crate::direct::BlockWriter;
 use crate::storage::Warehouse;
 use crate::table::partition_field_name;
 use crate::textindex::{IndexBuilder, index_location};
@@ -85,7 +85,7 @@ struct OpenFile {
     location: String,
     local_path: PathBuf,
     staged: bool,
-    writer: ArrowWriter<BufWriter<File>>,
+    writer: ArrowWriter<BlockWriter>,
     rows: u64,
     index: Option<IndexBuilder>,
 }
@@ -267,15 +267,13 @@ impl DataFileWriter {
                 Error::unavailable(format!("creating {}", parent.display())).with_source(e)
             })?;
         }
-        let file = File::create(&local_path).map_err(|e| {
+        // Direct I/O: a data file's pages are not kept in the page cache as they are written
+        // (copying them there cost the writer threads more than Parquet's own encoding).
+        let file = crate::direct::create(&local_path).map_err(|e| {
             Error::unavailable(format!("creating {}", local_path.display())).with_source(e)
         })?;
-        let writer = ArrowWriter::try_new(
-            BufWriter::with_capacity(1 << 20, file),
-            schema,
-            Some(self.props.clone()),
-        )
-        .map_err(|e| parquet_error(&location, e))?;
+        let writer = ArrowWriter::try_new(BlockWriter::new(file), schema, Some(self.props.clone()))
+            .map_err(|e| parquet_error(&location, e))?;
         Ok(OpenFile {
             location,
             local_path,
@@ -293,12 +291,9 @@ impl DataFileWriter {
             .finish()
             .map_err(|e| parquet_error(&file.location, e))?;
         let size = file.writer.bytes_written() as u64;
-        let out = file.writer.inner_mut();
-        out.flush()
-            .and_then(|()| out.get_ref().sync_all())
-            .map_err(|e| {
-                Error::unavailable(format!("writing {}", file.local_path.display())).with_source(e)
-            })?;
+        file.writer.inner_mut().finish().map_err(|e| {
+            Error::unavailable(format!("writing {}", file.local_path.display())).with_source(e)
+        })?;
         let data_file = describe_data_file(
             &self.schema,
             &file.location,
