@@ -28,9 +28,9 @@ use std::thread::JoinHandle;
 
 use bytes::Bytes;
 use tokio::sync::oneshot;
+use tracelake_model::{Error, Result};
 
 use crate::direct::{self, BlockBuf, BlockReader};
-use tracelake_model::{Error, Result};
 
 const MAGIC: u32 = 0x544c_5741; // "TLWA"
 const HEADER: usize = 24;

@@ -7,7 +7,6 @@
 //! progress, not by the size of an import.
 
 use std::collections::HashMap;
-
 use std::path::PathBuf;
 use std::sync::Arc;
 
