@@ -138,14 +138,15 @@ impl Request {
         }
     }
 
-    /// The request as OTLP JSON (for the `raw` table).
+    /// The request as OTLP JSON (for the `raw` table; traces and logs without their
+    /// default-valued fields, [`super::json`]).
     pub fn to_json(&self) -> String {
         match self {
-            Request::Traces(r) => serde_json::to_string(r),
-            Request::Logs(r) => serde_json::to_string(r),
-            Request::Metrics(r) => serde_json::to_string(r),
+            Request::Traces(r) => super::json::traces(r),
+            Request::Logs(r) => super::json::logs(r),
+            Request::Metrics(r) => serde_json::to_string(r)
+                .unwrap_or_else(|e| format!("{{\"error\":\"not representable as JSON: {e}\"}}")),
         }
-        .unwrap_or_else(|e| format!("{{\"error\":\"not representable as JSON: {e}\"}}"))
     }
 }
 

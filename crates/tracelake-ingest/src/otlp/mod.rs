@@ -12,6 +12,7 @@ pub mod committer;
 pub mod decode;
 pub mod grpc;
 pub mod http;
+pub mod json;
 pub mod logs;
 pub mod mask;
 mod messages;
