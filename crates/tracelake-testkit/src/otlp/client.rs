@@ -115,6 +115,36 @@ impl Message for SharedTraces {
     }
 }
 
+/// A traces request encoded already: sent as its bytes (the load generator renews its
+/// requests in their protobuf bytes and sends them again).
+#[derive(Debug, Clone, Default)]
+struct EncodedTraces(Arc<Vec<u8>>);
+
+impl Message for EncodedTraces {
+    fn encode_raw(&self, buf: &mut impl prost::bytes::BufMut) {
+        buf.put_slice(&self.0)
+    }
+
+    fn merge_field(
+        &mut self,
+        tag: u32,
+        wire_type: prost::encoding::WireType,
+        buf: &mut impl prost::bytes::Buf,
+        ctx: prost::encoding::DecodeContext,
+    ) -> Result<(), prost::DecodeError> {
+        // Only ever sent, never received.
+        prost::encoding::skip_field(wire_type, tag, buf, ctx)
+    }
+
+    fn encoded_len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn clear(&mut self) {
+        self.0 = Arc::default();
+    }
+}
+
 impl OtlpClient {
     /// An exporter to `endpoint` (`http://host:port`, the HTTP or gRPC port per transport).
     pub async fn connect(transport: Transport, endpoint: &str, gzip: bool) -> Result<Self> {
@@ -222,6 +252,44 @@ impl OtlpClient {
                 let body = req.encode_to_vec();
                 self.send_http(Signal::Traces, "application/x-protobuf", body)
                     .await
+            }
+        }
+    }
+
+    /// Sends a traces request encoded already (`ExportTraceServiceRequest` protobuf), as
+    /// it is over gRPC and OTLP/HTTP protobuf; for OTLP/HTTP JSON it is decoded first.
+    pub async fn send_traces_encoded(&mut self, protobuf: Arc<Vec<u8>>) -> Result<Reply> {
+        match self.transport {
+            Transport::Grpc => {
+                let grpc = self
+                    .shared
+                    .as_mut()
+                    .ok_or_else(|| anyhow!("not connected over gRPC"))?;
+                let result = match grpc.ready().await {
+                    Ok(()) => {
+                        let path = PathAndQuery::from_static(
+                            "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+                        );
+                        let codec = tonic_prost::ProstCodec::<
+                            EncodedTraces,
+                            ExportTraceServiceResponse,
+                        >::default();
+                        grpc.unary(tonic::Request::new(EncodedTraces(protobuf)), path, codec)
+                            .await
+                            .map(|_| ())
+                    }
+                    Err(e) => Err(tonic::Status::unavailable(format!("not ready: {e}"))),
+                };
+                Ok(grpc_reply(result))
+            }
+            Transport::HttpProtobuf => {
+                self.send_http(Signal::Traces, "application/x-protobuf", protobuf.to_vec())
+                    .await
+            }
+            Transport::HttpJson => {
+                let req = ExportTraceServiceRequest::decode(protobuf.as_slice())
+                    .context("decoding the encoded request")?;
+                self.send_traces_shared(Arc::new(req)).await
             }
         }
     }

@@ -219,16 +219,14 @@ async fn worker(
     // Generating a request's text cost the generator about as much CPU as the collector
     // spent receiving it, on the same cores: each worker builds a few requests once and
     // sends them again and again with fresh ids and times (16 per worker: the text repeats
-    // only megabytes apart, farther than any Parquet page or zstd window reaches). A request
-    // is renewed in place and shared with the client, not copied; its ids and times keep
-    // their width, so its encoded size is measured once.
-    let mut templates: Vec<(Arc<ExportTraceServiceRequest>, u64)> = (0..TEMPLATES)
-        .map(|_| {
-            let t = generator.traces_template(spec.batch);
-            let size = t.encoded_len() as u64;
-            (Arc::new(t), size)
-        })
-        .collect();
+    // only megabytes apart, farther than any Parquet page or zstd window reaches). Each is
+    // encoded once and renewed in its protobuf bytes (ids and times keep their width), so
+    // sending one costs the transport, not an encoding: encoding was two fifths of the
+    // generator's CPU, which shares the 2 cores with the collector it measures.
+    let mut templates: Vec<EncodedTraces> = Vec::with_capacity(TEMPLATES);
+    for _ in 0..TEMPLATES {
+        templates.push(generator.encoded_template(spec.batch)?);
+    }
     let mut client = loop {
         match OtlpClient::connect(spec.transport, &spec.endpoint, spec.gzip).await {
             Ok(c) => break c,
@@ -263,11 +261,16 @@ async fn worker(
             t = Instant::now();
             (client.send_owned(req).await, acked, size)
         } else {
-            let (req, size) = &mut templates[n as usize % TEMPLATES];
+            let template = &mut templates[n as usize % TEMPLATES];
             // Unique again once the previous call has finished with it: no copy.
-            let acked = generator.renew(Arc::make_mut(req));
+            let acked = generator.renew_encoded(template);
+            let size = template.bytes.len() as u64;
             t = Instant::now();
-            (client.send_traces_shared(req.clone()).await, acked, *size)
+            (
+                client.send_traces_encoded(template.bytes.clone()).await,
+                acked,
+                size,
+            )
         };
         r.sent += 1;
         match sent {
@@ -413,6 +416,103 @@ fn uuid_like() -> String {
     )
 }
 
+/// A traces request encoded once, and where in its bytes each span's ids, times and
+/// id-valued attributes are, so it is renewed without encoding it again.
+struct EncodedTraces {
+    bytes: Arc<Vec<u8>>,
+    spans: Vec<SpanSlots>,
+}
+
+/// Byte offsets of one span's renewed fields in [`EncodedTraces::bytes`].
+struct SpanSlots {
+    root: bool,
+    trace_id: usize,
+    span_id: usize,
+    parent: Option<usize>,
+    start: usize,
+    end: usize,
+    conversation: Option<usize>,
+    /// Where the hex after `call_` / `chatcmpl-` starts.
+    call_id: Option<usize>,
+    response_id: Option<usize>,
+}
+
+/// The one place `needle` occurs in `hay`, if it occurs exactly once.
+fn find_once(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    let mut found = hay
+        .windows(needle.len())
+        .enumerate()
+        .filter(|(_, w)| *w == needle)
+        .map(|(i, _)| i);
+    let first = found.next()?;
+    found.next().is_none().then_some(first)
+}
+
+impl EncodedTraces {
+    /// Encodes `req` (renewed once, so its ids are random and distinct) and finds its slots:
+    /// each span's own encoding, found in order in the request's, holds each renewed value
+    /// exactly once. `None` if a value is not found exactly once (a coincidence of random
+    /// bytes; the caller renews and tries again).
+    fn new(req: &ExportTraceServiceRequest) -> Option<Self> {
+        let bytes = req.encode_to_vec();
+        let mut spans = Vec::new();
+        let mut cursor = 0;
+        for span in req
+            .resource_spans
+            .iter()
+            .flat_map(|rs| &rs.scope_spans)
+            .flat_map(|ss| &ss.spans)
+        {
+            let own = span.encode_to_vec();
+            // The next span's encoding follows a few bytes after the previous one (its
+            // random ids make it unique): the first match from there.
+            let at = cursor
+                + bytes[cursor..]
+                    .windows(own.len())
+                    .position(|w| w == own.as_slice())?;
+            cursor = at + own.len();
+            let slot = |value: &[u8]| find_once(&own, value).map(|i| at + i);
+            let attr = |key: &str, prefix: &str| -> Option<Option<usize>> {
+                let Some(value) = span.attributes.iter().find(|kv| kv.key == key) else {
+                    return Some(None);
+                };
+                match value.value.as_ref().and_then(|v| v.value.as_ref()) {
+                    Some(Value::StringValue(v)) => {
+                        slot(v.as_bytes()).map(|i| Some(i + prefix.len()))
+                    }
+                    _ => None,
+                }
+            };
+            let root = span.parent_span_id.is_empty();
+            spans.push(SpanSlots {
+                root,
+                trace_id: slot(&span.trace_id)?,
+                span_id: slot(&span.span_id)?,
+                parent: if root {
+                    None
+                } else {
+                    Some(slot(&span.parent_span_id)?)
+                },
+                start: slot(&span.start_time_unix_nano.to_le_bytes())?,
+                end: slot(&span.end_time_unix_nano.to_le_bytes())?,
+                conversation: attr("gen_ai.conversation.id", "")?,
+                call_id: attr("gen_ai.tool.call.id", "call_")?,
+                response_id: attr("gen_ai.response.id", "chatcmpl-")?,
+            });
+        }
+        Some(Self {
+            bytes: Arc::new(bytes),
+            spans,
+        })
+    }
+}
+
+fn read_u64(bytes: &[u8], at: usize) -> u64 {
+    let mut le = [0u8; 8];
+    le.copy_from_slice(&bytes[at..at + 8]);
+    u64::from_le_bytes(le)
+}
+
 impl Generator {
     fn new(seed: u64, span_bytes: usize) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -489,6 +589,58 @@ impl Generator {
             trace_ids,
             session_id: None,
             items,
+        }
+    }
+
+    /// A traces request from [`Generator::traces_template`], renewed once and encoded.
+    fn encoded_template(&mut self, batch: usize) -> Result<EncodedTraces> {
+        let mut req = self.traces_template(batch);
+        for _ in 0..8 {
+            self.renew(&mut req);
+            if let Some(encoded) = EncodedTraces::new(&req) {
+                return Ok(encoded);
+            }
+        }
+        anyhow::bail!("cannot locate the renewed fields of a generated request")
+    }
+
+    /// [`Generator::renew`] on the encoded request: the same new ids, conversation ids and
+    /// times, written over the old ones in its bytes.
+    fn renew_encoded(&mut self, t: &mut EncodedTraces) -> Acked {
+        let bytes = Arc::make_mut(&mut t.bytes);
+        let mut trace_ids = Vec::new();
+        let mut trace_id = [0u8; 16];
+        let mut root_id = [0u8; 8];
+        let mut conversation = String::new();
+        let mut shift = None;
+        for slot in &t.spans {
+            let (start, end) = (read_u64(bytes, slot.start), read_u64(bytes, slot.end));
+            let t0 = *shift.get_or_insert_with(|| now_nanos().saturating_sub(start));
+            bytes[slot.start..slot.start + 8].copy_from_slice(&(start + t0).to_le_bytes());
+            bytes[slot.end..slot.end + 8].copy_from_slice(&(end + t0).to_le_bytes());
+            let id: [u8; 8] = rand::random();
+            bytes[slot.span_id..slot.span_id + 8].copy_from_slice(&id);
+            if slot.root {
+                trace_id = rand::random();
+                trace_ids.push(hex(&trace_id));
+                root_id = id;
+                conversation = uuid_like();
+            } else if let Some(parent) = slot.parent {
+                bytes[parent..parent + 8].copy_from_slice(&root_id);
+            }
+            bytes[slot.trace_id..slot.trace_id + 16].copy_from_slice(&trace_id);
+            if let Some(at) = slot.conversation {
+                bytes[at..at + conversation.len()].copy_from_slice(conversation.as_bytes());
+            }
+            for at in [slot.call_id, slot.response_id].into_iter().flatten() {
+                bytes[at..at + 16].copy_from_slice(hex(&id).as_bytes());
+            }
+        }
+        Acked {
+            signal: "traces".into(),
+            trace_ids,
+            session_id: None,
+            items: t.spans.len() as u64,
         }
     }
 
@@ -726,12 +878,42 @@ mod tests {
     fn copies_of_a_template_have_their_own_ids_and_the_same_text() {
         let mut g = Generator::new(1, 2000);
         let template = g.traces_template(25);
-        // As a load worker does: the same request renewed in place, twice.
+        // The same request renewed in place, twice.
         let mut req = template.clone();
         let acked_a = g.renew(&mut req);
         let a = req.clone();
         let acked_b = g.renew(&mut req);
-        let b = req;
+        assert_renewed(&template, &a, &acked_a, &req, &acked_b);
+    }
+
+    #[test]
+    fn copies_of_an_encoded_template_are_renewed_as_the_decoded_ones() {
+        let mut g = Generator::new(2, 2000);
+        // As a load worker does: encoded once, renewed in its bytes, twice.
+        let mut encoded = g.encoded_template(25).unwrap();
+        let decode =
+            |bytes: &[u8]| ExportTraceServiceRequest::decode(bytes).expect("still protobuf");
+        let template = decode(&encoded.bytes);
+        let acked_a = g.renew_encoded(&mut encoded);
+        let a = decode(&encoded.bytes);
+        let acked_b = g.renew_encoded(&mut encoded);
+        let b = decode(&encoded.bytes);
+        assert_renewed(&template, &a, &acked_a, &b, &acked_b);
+        let now = now_nanos();
+        let first = &a.resource_spans[0].scope_spans[0].spans[0];
+        assert!(
+            first.start_time_unix_nano.abs_diff(now) < 60_000_000_000,
+            "times are shifted to now"
+        );
+    }
+
+    fn assert_renewed(
+        template: &ExportTraceServiceRequest,
+        a: &ExportTraceServiceRequest,
+        acked_a: &Acked,
+        b: &ExportTraceServiceRequest,
+        acked_b: &Acked,
+    ) {
         assert_eq!(
             a.encoded_len(),
             template.encoded_len(),
@@ -745,7 +927,7 @@ mod tests {
         let spans = |r: &ExportTraceServiceRequest| -> Vec<Span> {
             r.resource_spans[0].scope_spans[0].spans.clone()
         };
-        let (t, a, b) = (spans(&template), spans(&a), spans(&b));
+        let (t, a, b) = (spans(template), spans(a), spans(b));
         assert_eq!((a.len(), acked_a.items), (25, 25));
         assert_eq!(acked_a.trace_ids.len(), 3, "traces of up to ten spans");
         let attr = |s: &Span, key: &str| {
