@@ -221,28 +221,7 @@ impl OtlpClient {
         req: Arc<ExportTraceServiceRequest>,
     ) -> Result<Reply> {
         match self.transport {
-            Transport::Grpc => {
-                let grpc = self
-                    .shared
-                    .as_mut()
-                    .ok_or_else(|| anyhow!("not connected over gRPC"))?;
-                let result = match grpc.ready().await {
-                    Ok(()) => {
-                        let path = PathAndQuery::from_static(
-                            "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
-                        );
-                        let codec = tonic_prost::ProstCodec::<
-                            SharedTraces,
-                            ExportTraceServiceResponse,
-                        >::default();
-                        grpc.unary(tonic::Request::new(SharedTraces(req)), path, codec)
-                            .await
-                            .map(|_| ())
-                    }
-                    Err(e) => Err(tonic::Status::unavailable(format!("not ready: {e}"))),
-                };
-                Ok(grpc_reply(result))
-            }
+            Transport::Grpc => self.export_traces(SharedTraces(req)).await,
             Transport::HttpJson => {
                 let body = serde_json::to_vec(&*req).context("encoding OTLP JSON")?;
                 self.send_http(Signal::Traces, "application/json", body)
@@ -260,28 +239,7 @@ impl OtlpClient {
     /// it is over gRPC and OTLP/HTTP protobuf; for OTLP/HTTP JSON it is decoded first.
     pub async fn send_traces_encoded(&mut self, protobuf: Arc<Vec<u8>>) -> Result<Reply> {
         match self.transport {
-            Transport::Grpc => {
-                let grpc = self
-                    .shared
-                    .as_mut()
-                    .ok_or_else(|| anyhow!("not connected over gRPC"))?;
-                let result = match grpc.ready().await {
-                    Ok(()) => {
-                        let path = PathAndQuery::from_static(
-                            "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
-                        );
-                        let codec = tonic_prost::ProstCodec::<
-                            EncodedTraces,
-                            ExportTraceServiceResponse,
-                        >::default();
-                        grpc.unary(tonic::Request::new(EncodedTraces(protobuf)), path, codec)
-                            .await
-                            .map(|_| ())
-                    }
-                    Err(e) => Err(tonic::Status::unavailable(format!("not ready: {e}"))),
-                };
-                Ok(grpc_reply(result))
-            }
+            Transport::Grpc => self.export_traces(EncodedTraces(protobuf)).await,
             Transport::HttpProtobuf => {
                 self.send_http(Signal::Traces, "application/x-protobuf", protobuf.to_vec())
                     .await
@@ -292,6 +250,31 @@ impl OtlpClient {
                 self.send_traces_shared(Arc::new(req)).await
             }
         }
+    }
+
+    /// Calls the traces service's `Export` with `message` as the request (tonic's generic
+    /// client: the message encodes itself, a shared request or bytes encoded already).
+    async fn export_traces<M>(&mut self, message: M) -> Result<Reply>
+    where
+        M: Message + Default + Send + Sync + 'static,
+    {
+        let grpc = self
+            .shared
+            .as_mut()
+            .ok_or_else(|| anyhow!("not connected over gRPC"))?;
+        let result = match grpc.ready().await {
+            Ok(()) => {
+                let path = PathAndQuery::from_static(
+                    "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+                );
+                let codec = tonic_prost::ProstCodec::<M, ExportTraceServiceResponse>::default();
+                grpc.unary(tonic::Request::new(message), path, codec)
+                    .await
+                    .map(|_| ())
+            }
+            Err(e) => Err(tonic::Status::unavailable(format!("not ready: {e}"))),
+        };
+        Ok(grpc_reply(result))
     }
 
     /// Posts a body as it is (for malformed-input tests).
