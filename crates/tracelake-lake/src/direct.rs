@@ -107,6 +107,19 @@ impl Read for BlockReader {
     }
 }
 
+/// Where a [`BlockBuf`]'s content ended at a [`BlockBuf::mark`], and its last partial block.
+pub struct BlockMark {
+    at: u64,
+    tail: Vec<u8>,
+}
+
+impl BlockMark {
+    /// Where the content ended.
+    pub fn end(&self) -> u64 {
+        self.at + self.tail.len() as u64
+    }
+}
+
 /// Bytes appended to a file and not written yet, from file offset `at` (a whole number of
 /// blocks), in memory aligned to a block. A write covers whole blocks: the last one is
 /// padded with zeros and kept here, to be written again, completed, by the next write.
@@ -168,6 +181,23 @@ impl BlockBuf {
         let end = self.start + self.len;
         self.mem[end..end + bytes.len()].copy_from_slice(bytes);
         self.len += bytes.len();
+    }
+
+    /// Marks the content as it is now, for [`BlockBuf::restore`]. Cheap right after a write
+    /// of everything: only the last, partial block is still held.
+    pub fn mark(&self) -> BlockMark {
+        BlockMark {
+            at: self.at,
+            tail: self.mem[self.start..self.start + self.len].to_vec(),
+        }
+    }
+
+    /// Goes back to `mark`: every byte appended after it is dropped, written or not. The
+    /// caller cuts the file to [`BlockMark::end`], past which a write may have left bytes.
+    pub fn restore(&mut self, mark: &BlockMark) {
+        self.len = 0;
+        self.at = mark.at;
+        self.extend(&mark.tail);
     }
 
     /// Writes the whole blocks to `file`, and with `all` the last partial one too (padded

@@ -22,7 +22,7 @@ use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
 
@@ -30,7 +30,7 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 use tracelake_model::{Error, Result};
 
-use crate::direct::{self, BlockBuf, BlockReader};
+use crate::direct::{self, BlockBuf, BlockMark, BlockReader};
 
 const MAGIC: u32 = 0x544c_5741; // "TLWA"
 const HEADER: usize = 24;
@@ -104,6 +104,10 @@ struct Active {
     /// What is appended but not written yet.
     out: BlockBuf,
     bytes: u64,
+    /// `out` and `bytes` when everything appended was last durable: a failed write or sync
+    /// goes back there, so the records it refused never reach the segment (a client's
+    /// retry would otherwise store them twice).
+    durable: (BlockMark, u64),
     /// [`SealedSegment::kinds`].
     kinds: KindSet,
 }
@@ -117,6 +121,9 @@ pub struct Wal {
     active_bytes: Arc<AtomicU64>,
     /// Bytes on disk not yet committed (active + sealed).
     pending_bytes: Arc<AtomicU64>,
+    /// Makes every write fail while set (tests: a failing disk).
+    #[cfg_attr(not(test), allow(dead_code))]
+    faults: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Wal {
@@ -152,11 +159,13 @@ fn new_segment(dir: &Path, seq: u64) -> Result<Active> {
     let file = direct::create_new(&path)
         .map_err(|e| io_error(format!("creating WAL segment {}", path.display()), e))?;
     sync_dir(dir)?;
+    let out = BlockBuf::new();
     Ok(Active {
         name,
         path,
         file,
-        out: BlockBuf::new(),
+        durable: (out.mark(), 0),
+        out,
         bytes: 0,
         kinds: KindSet::default(),
     })
@@ -350,10 +359,11 @@ impl Wal {
         let active_bytes = Arc::new(AtomicU64::new(0));
         let pending_bytes = Arc::new(AtomicU64::new(pending));
         let thread_dir = dir.to_path_buf();
-        let (a, p) = (active_bytes.clone(), pending_bytes.clone());
+        let faults = Arc::new(AtomicBool::new(false));
+        let (a, p, f) = (active_bytes.clone(), pending_bytes.clone(), faults.clone());
         let handle = std::thread::Builder::new()
             .name("wal-writer".into())
-            .spawn(move || writer_loop(&thread_dir, active, next_seq, rx, &a, &p))
+            .spawn(move || writer_loop(&thread_dir, active, next_seq, rx, &a, &p, &f))
             .map_err(|e| io_error("starting the WAL writer".into(), e))?;
         Ok((
             Wal {
@@ -362,9 +372,16 @@ impl Wal {
                 handle: std::sync::Mutex::new(Some(handle)),
                 active_bytes,
                 pending_bytes,
+                faults,
             },
             sealed,
         ))
+    }
+
+    /// Makes every write of the WAL fail (`on`) or succeed again, as a failing disk would.
+    #[cfg(test)]
+    fn fail_writes(&self, on: bool) {
+        self.faults.store(on, Ordering::Relaxed);
     }
 
     fn send(&self, msg: Msg) -> Result<()> {
@@ -465,7 +482,13 @@ fn writer_loop(
     rx: Receiver<Msg>,
     active_bytes: &AtomicU64,
     pending_bytes: &AtomicU64,
+    faults: &AtomicBool,
 ) {
+    let counters = Counters {
+        active_bytes,
+        pending_bytes,
+        faults,
+    };
     let mut waiting: Vec<oneshot::Sender<Result<()>>> = Vec::new();
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
@@ -494,7 +517,7 @@ fn writer_loop(
                         active.out.extend(&header);
                         active.out.extend(&payload);
                         if active.out.len() >= direct::WRITE_AT
-                            && let Err(e) = active.out.write(&active.file, false)
+                            && let Err(e) = write_out(&mut active, false, counters.faults)
                         {
                             failed = Some(format!("writing {}: {e}", active.path.display()));
                         } else {
@@ -509,7 +532,7 @@ fn writer_loop(
                 }
                 Msg::Seal(reply) => {
                     // Everything before the seal must be durable first.
-                    let flushed = flush(&mut active, &mut waiting, &mut failed);
+                    let flushed = flush(&mut active, &mut waiting, &mut failed, &counters);
                     if !flushed {
                         let _ =
                             reply.send(Err(Error::unavailable(failed.clone().unwrap_or_default())));
@@ -538,25 +561,67 @@ fn writer_loop(
                 }
             }
         }
-        flush(&mut active, &mut waiting, &mut failed);
+        flush(&mut active, &mut waiting, &mut failed, &counters);
     }
-    flush(&mut active, &mut waiting, &mut None);
+    flush(&mut active, &mut waiting, &mut None, &counters);
 }
 
-/// Makes everything written durable and answers the waiting appends. Returns success.
+/// What the writer thread updates besides its segment.
+struct Counters<'a> {
+    active_bytes: &'a AtomicU64,
+    pending_bytes: &'a AtomicU64,
+    faults: &'a AtomicBool,
+}
+
+/// Writes the buffered blocks (all of them with `all`); fails while `faults` is set.
+fn write_out(active: &mut Active, all: bool, faults: &AtomicBool) -> std::io::Result<()> {
+    if faults.load(Ordering::Relaxed) {
+        return Err(std::io::Error::other("write refused (injected fault)"));
+    }
+    active.out.write(&active.file, all)
+}
+
+/// After a failed write or sync, whose records were all refused: the segment goes back to
+/// where everything in it was durable, in memory and on disk, so the next records follow
+/// the last acknowledged one and the refused ones are never committed.
+fn roll_back(active: &mut Active, counters: &Counters<'_>) {
+    let (mark, durable_bytes) = &active.durable;
+    active.out.restore(mark);
+    counters
+        .pending_bytes
+        .fetch_sub(active.bytes - durable_bytes, Ordering::Relaxed);
+    active.bytes = *durable_bytes;
+    counters.active_bytes.store(active.bytes, Ordering::Relaxed);
+    if let Err(e) = active
+        .file
+        .set_len(mark.end())
+        .and_then(|()| active.file.sync_data())
+    {
+        tracing::error!(
+            segment = %active.path.display(),
+            error = %e,
+            "cannot cut refused records off a WAL segment: they were not acknowledged, but a \
+             restart would commit them"
+        );
+    }
+}
+
+/// Makes everything written durable and answers the waiting appends; after a failure, goes
+/// back to the last durable state first ([`roll_back`]). Returns success.
 fn flush(
     active: &mut Active,
     waiting: &mut Vec<oneshot::Sender<Result<()>>>,
     failed: &mut Option<String>,
+    counters: &Counters<'_>,
 ) -> bool {
-    if failed.is_none()
-        && !waiting.is_empty()
-        && let Err(e) = active
-            .out
-            .write(&active.file, true)
-            .and_then(|()| active.file.sync_data())
-    {
-        *failed = Some(format!("syncing {}: {e}", active.path.display()));
+    if failed.is_none() && !waiting.is_empty() {
+        match write_out(active, true, counters.faults).and_then(|()| active.file.sync_data()) {
+            Ok(()) => active.durable = (active.out.mark(), active.bytes),
+            Err(e) => *failed = Some(format!("syncing {}: {e}", active.path.display())),
+        }
+    }
+    if failed.is_some() {
+        roll_back(active, counters);
     }
     for w in waiting.drain(..) {
         let _ = w.send(match failed {
@@ -614,6 +679,45 @@ mod tests {
             wal.remove(&seg).unwrap();
             assert!(!seg.path.exists());
         });
+    }
+
+    #[test]
+    fn records_refused_by_a_failing_disk_never_reach_the_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        let (wal, _) = Wal::open(dir.path()).unwrap();
+        let payloads = |path: &Path| -> Vec<Vec<u8>> {
+            let (records, _) = read_segment(path).unwrap();
+            records.into_iter().map(|r| r.payload.to_vec()).collect()
+        };
+        let seg = rt().block_on(async {
+            wal.append(1, 1, Bytes::from_static(b"alpha"))
+                .await
+                .unwrap();
+            wal.fail_writes(true);
+            // Refused at the sync, and (a record over the write size) in the middle of
+            // the batch.
+            let small = wal.append(1, 2, Bytes::from_static(b"refused"));
+            let large = wal.append(1, 3, Bytes::from(vec![7u8; 3 * direct::WRITE_AT]));
+            let (small, large) = tokio::join!(small, large);
+            assert!(small.is_err() && large.is_err());
+            assert_eq!(wal.pending_bytes(), (HEADER + 5) as u64);
+            wal.fail_writes(false);
+            wal.append(1, 4, Bytes::from_static(b"gamma"))
+                .await
+                .unwrap();
+            assert_eq!(wal.active_bytes(), (2 * HEADER + 10) as u64);
+            wal.seal().await.unwrap().unwrap()
+        });
+        assert_eq!(payloads(&seg.path), [b"alpha".to_vec(), b"gamma".to_vec()]);
+        assert_eq!(seg.bytes, (2 * HEADER + 10) as u64);
+        // And after a restart, nothing refused comes back.
+        drop(wal);
+        let (_, left) = Wal::open(dir.path()).unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(
+            payloads(&left[0].path),
+            [b"alpha".to_vec(), b"gamma".to_vec()]
+        );
     }
 
     #[test]
