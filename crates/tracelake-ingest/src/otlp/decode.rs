@@ -202,6 +202,37 @@ pub fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// The OTLP requests real clients sent (Claude Code, Codex, the Python instrumentations),
+/// as captured in `testdata/`, decoded: name, signal and request, in file-name order.
+#[cfg(test)]
+pub(crate) fn captured_requests() -> Vec<(String, Signal, Request)> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata");
+    let mut out = Vec::new();
+    for dir in ["claude-code-otlp", "codex-otlp", "otel-clients"] {
+        for entry in walkdir::WalkDir::new(root.join(dir)).sort_by_file_name() {
+            let path = entry.expect("testdata").into_path();
+            let name = path.to_string_lossy().into_owned();
+            let Some(signal) = Signal::ALL
+                .into_iter()
+                .find(|s| name.contains(&format!("v1_{}", s.name())))
+            else {
+                continue;
+            };
+            let encoding = if name.ends_with(".json") {
+                Encoding::Json
+            } else if name.ends_with(".pb") {
+                Encoding::Protobuf
+            } else {
+                continue;
+            };
+            let body = std::fs::read(&path).expect("capture");
+            let req = decode(signal, encoding, &body).expect("a capture decodes");
+            out.push((name, signal, req));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::Write;

@@ -255,14 +255,11 @@ impl Json {
             scope_spans,
             schema_url,
         } = rs;
-        let mut o = self.begin();
-        if let Some(resource) = resource {
-            self.key(&mut o, "resource");
-            self.resource(resource);
-        }
-        self.list(&mut o, "scopeSpans", scope_spans, Self::scope_spans);
-        self.str_field(&mut o, "schemaUrl", schema_url);
-        self.end(o);
+        self.group(
+            ("resource", resource.as_ref(), Self::resource),
+            ("scopeSpans", scope_spans, Self::scope_spans),
+            schema_url,
+        );
     }
 
     fn scope_spans(&mut self, ss: &ScopeSpans) {
@@ -271,12 +268,27 @@ impl Json {
             spans,
             schema_url,
         } = ss;
+        self.group(
+            ("scope", scope.as_ref(), Self::scope),
+            ("spans", spans, Self::span),
+            schema_url,
+        );
+    }
+
+    /// The shape every level above a span or log record has: an optional head (resource or
+    /// scope), a list of what it holds, and a schema URL.
+    fn group<H, T>(
+        &mut self,
+        (head_name, head, write_head): (&str, Option<&H>, fn(&mut Self, &H)),
+        (items_name, items, write_item): (&str, &[T], fn(&mut Self, &T)),
+        schema_url: &str,
+    ) {
         let mut o = self.begin();
-        if let Some(scope) = scope {
-            self.key(&mut o, "scope");
-            self.scope(scope);
+        if let Some(head) = head {
+            self.key(&mut o, head_name);
+            write_head(self, head);
         }
-        self.list(&mut o, "spans", spans, Self::span);
+        self.list(&mut o, items_name, items, write_item);
         self.str_field(&mut o, "schemaUrl", schema_url);
         self.end(o);
     }
@@ -390,14 +402,11 @@ impl Json {
             scope_logs,
             schema_url,
         } = rl;
-        let mut o = self.begin();
-        if let Some(resource) = resource {
-            self.key(&mut o, "resource");
-            self.resource(resource);
-        }
-        self.list(&mut o, "scopeLogs", scope_logs, Self::scope_logs);
-        self.str_field(&mut o, "schemaUrl", schema_url);
-        self.end(o);
+        self.group(
+            ("resource", resource.as_ref(), Self::resource),
+            ("scopeLogs", scope_logs, Self::scope_logs),
+            schema_url,
+        );
     }
 
     fn scope_logs(&mut self, sl: &ScopeLogs) {
@@ -406,14 +415,11 @@ impl Json {
             log_records,
             schema_url,
         } = sl;
-        let mut o = self.begin();
-        if let Some(scope) = scope {
-            self.key(&mut o, "scope");
-            self.scope(scope);
-        }
-        self.list(&mut o, "logRecords", log_records, Self::log_record);
-        self.str_field(&mut o, "schemaUrl", schema_url);
-        self.end(o);
+        self.group(
+            ("scope", scope.as_ref(), Self::scope),
+            ("logRecords", log_records, Self::log_record),
+            schema_url,
+        );
     }
 
     fn log_record(&mut self, record: &LogRecord) {
@@ -528,6 +534,11 @@ impl Json {
     fn any_value(&mut self, value: &AnyValue) {
         use any_value::Value;
         let AnyValue { value: inner } = value;
+        if let Some(Value::BytesValue(_) | Value::StringValueStrindex(_)) = inner {
+            // Rare: serde's own form (base64 bytes, the string-table index).
+            self.serde(value);
+            return;
+        }
         let mut o = self.begin();
         match inner {
             Some(Value::StringValue(s)) => {
@@ -563,13 +574,7 @@ impl Json {
                 self.array(&kvs.values, Self::key_value);
                 self.end(inner);
             }
-            Some(Value::BytesValue(_) | Value::StringValueStrindex(_)) => {
-                // Rare: serde's own form (base64 bytes, the string-table index).
-                self.out.pop();
-                self.serde(value);
-                return;
-            }
-            None => {}
+            Some(Value::BytesValue(_) | Value::StringValueStrindex(_)) | None => {}
         }
         self.end(o);
     }
@@ -608,8 +613,6 @@ const ESCAPE: [u8; 256] = {
 
 #[cfg(test)]
 mod tests {
-    use std::path::{Path, PathBuf};
-
     use opentelemetry_proto::tonic::common::v1::{ArrayValue, KeyValueList};
     use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
     use serde_json::Value;
@@ -617,35 +620,13 @@ mod tests {
     use super::*;
     use crate::otlp::decode::{Encoding, Request, Signal, decode};
 
-    fn testdata() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata")
-    }
-
-    /// Every trace and logs payload captured from real clients (Claude Code, Codex, the
-    /// Python instrumentations), decoded.
+    /// Every trace and logs payload captured from real clients.
     fn captured() -> Vec<(String, Request)> {
-        let mut out = Vec::new();
-        for entry in walkdir::WalkDir::new(testdata()).sort_by_file_name() {
-            let entry = entry.unwrap();
-            let name = entry.file_name().to_string_lossy().to_string();
-            let signal = if name.contains("v1_traces") {
-                Signal::Traces
-            } else if name.contains("v1_logs") {
-                Signal::Logs
-            } else {
-                continue;
-            };
-            let encoding = if name.ends_with(".json") {
-                Encoding::Json
-            } else if name.ends_with(".pb") {
-                Encoding::Protobuf
-            } else {
-                continue;
-            };
-            let body = std::fs::read(entry.path()).unwrap();
-            let req = decode(signal, encoding, &body).unwrap();
-            out.push((entry.path().display().to_string(), req));
-        }
+        let out: Vec<(String, Request)> = crate::otlp::decode::captured_requests()
+            .into_iter()
+            .filter(|(_, signal, _)| *signal != Signal::Metrics)
+            .map(|(name, _, req)| (name, req))
+            .collect();
         assert!(out.len() >= 20, "captured payloads: {}", out.len());
         out
     }
