@@ -106,6 +106,9 @@ pub struct CollectorStats {
     pub last_commit_at: AtomicU64,
     /// Failed commit attempts (retried).
     pub commit_failures: AtomicU64,
+    /// Acknowledged requests committed to `raw` only, because they could not be mapped
+    /// (a bug in a mapping; the log names each).
+    pub unmapped_requests: AtomicU64,
 }
 
 fn index(s: Signal) -> usize {
@@ -333,6 +336,12 @@ impl Collector {
             &[("", s.commit_failures.load(Ordering::Relaxed))],
         );
         metric(
+            "tracelake_requests_unmapped_total",
+            "Acknowledged requests kept in the raw table only, because mapping them failed",
+            "counter",
+            &[("", s.unmapped_requests.load(Ordering::Relaxed))],
+        );
+        metric(
             "tracelake_commit_latency_microseconds_sum",
             "Total time spent committing",
             "counter",
@@ -377,6 +386,7 @@ impl Collector {
             "rows_committed": l(&s.committed_rows),
             "commits": l(&s.commits),
             "commit_failures": l(&s.commit_failures),
+            "unmapped_requests": l(&s.unmapped_requests),
             "commit_latency_ms_last": l(&s.commit_micros_last) as f64 / 1000.0,
             "commit_latency_ms_mean": if l(&s.commits) > 0 { l(&s.commit_micros_sum) as f64 / 1000.0 / l(&s.commits) as f64 } else { 0.0 },
             "last_commit_at_micros": l(&s.last_commit_at),

@@ -125,7 +125,7 @@ impl Committer {
         let wal = self.collector.wal().clone();
         let runtime = tokio::runtime::Handle::current();
         let seg_owned = seg.clone();
-        let work = tokio::task::spawn_blocking(move || -> Result<(u64, Phases)> {
+        let work = tokio::task::spawn_blocking(move || -> Result<(u64, u64, Phases)> {
             let mut sink = sink;
             let mut phases = Phases::default();
             let t = Instant::now();
@@ -150,7 +150,7 @@ impl Committer {
             }
             phases.scan_ms = t.elapsed().as_millis() as u64;
             let mut once = LakeOnce::new(&lake);
-            let mut rows = 0u64;
+            let (mut rows, mut unmapped) = (0u64, 0u64);
             // Entities with a key (Claude Code's model calls, tools, prompts, decisions) can
             // arrive more than once, as a trace span and as a log event: their views merge
             // into one row, written once the first view is older than the merge window.
@@ -162,9 +162,12 @@ impl Committer {
                 pricing,
                 messages: &messages,
                 redactor: &redactor,
+                #[cfg(test)]
+                panic_on: None,
             };
             let records = SegmentReader::open(&seg_owned.path)?;
             mapper.map_in_order(records, |mapped| {
+                unmapped += u64::from(mapped.unmapped);
                 if let Some(raw) = mapped.raw {
                     sink.push_masked_raw(raw)?;
                 }
@@ -217,7 +220,7 @@ impl Committer {
                 state: serde_json::json!({"bytes": seg_owned.bytes}).to_string(),
             })?;
             sink.commit()?;
-            Ok((rows, phases))
+            Ok((rows, unmapped, phases))
         });
         let rows = work.await.map_err(|e| {
             tracelake_model::Error::internal("the WAL committer failed").with_source(e)
@@ -229,8 +232,12 @@ impl Committer {
             .map_err(|e| {
                 tracelake_model::Error::internal("the lake writer failed").with_source(e)
             })?;
-        let (rows, phases) = rows??;
+        let (rows, unmapped, phases) = rows??;
         reports?;
+        self.collector
+            .stats
+            .unmapped_requests
+            .fetch_add(unmapped, std::sync::atomic::Ordering::Relaxed);
         // Committed: whatever happens now, the ledger has the segment and a restart removes
         // it. Unlinking hundreds of MB takes ~0.2 s, which the next commit need not wait for
         // (the last one does, so nothing is left behind).
@@ -278,6 +285,8 @@ struct MappedRecord {
     received_at: i64,
     /// The record as it would be carried to a later segment.
     carry: Option<Carried>,
+    /// Kept in `raw` only: the record could not be decoded, or mapping it failed.
+    unmapped: bool,
 }
 
 /// A WAL record's request and where it was first stored. A carried record's payload is the
@@ -397,6 +406,9 @@ struct RecordMapper<'a> {
     /// GenAI content events of the segment, by (trace id, span id).
     messages: &'a SpanMessages,
     redactor: &'a Redactor,
+    /// Tests only: the index of a record whose mapping panics.
+    #[cfg(test)]
+    panic_on: Option<u64>,
 }
 
 impl RecordMapper<'_> {
@@ -412,7 +424,7 @@ impl RecordMapper<'_> {
         let max_in_flight = (workers * 4) as u64;
         let (job_tx, job_rx) = mpsc::sync_channel::<(u64, WalRecord)>(workers * 2);
         let job_rx = Mutex::new(job_rx);
-        let (done_tx, done_rx) = mpsc::channel::<(u64, std::thread::Result<MappedRecord>)>();
+        let (done_tx, done_rx) = mpsc::channel::<(u64, MappedRecord)>();
         std::thread::scope(|scope| {
             for _ in 0..workers {
                 let (job_rx, done_tx) = (&job_rx, done_tx.clone());
@@ -432,8 +444,15 @@ impl RecordMapper<'_> {
                                 Err(_) => return,
                             };
                             let Ok((seq, record)) = job else { return };
+                            // A panic is a bug in a mapping, and the request will not map
+                            // better at the next attempt: it is kept in `raw` as received and
+                            // the segment commits, instead of failing every retry.
+                            let kept = record.clone();
                             let mapped =
-                                std::panic::catch_unwind(AssertUnwindSafe(|| mapper.map(record)));
+                                std::panic::catch_unwind(AssertUnwindSafe(|| mapper.map(record)))
+                                    .unwrap_or_else(|panic| {
+                                        mapper.unmappable(&kept, &panic_message(panic.as_ref()))
+                                    });
                             if done_tx.send((seq, mapped)).is_err() {
                                 return;
                             }
@@ -446,17 +465,11 @@ impl RecordMapper<'_> {
             drop(done_tx);
             let mut pending = BTreeMap::new();
             let (mut sent, mut next) = (0u64, 0u64);
-            let mut deliver = |seq: u64,
-                               mapped: std::thread::Result<MappedRecord>,
-                               next: &mut u64|
-             -> Result<()> {
+            let mut deliver = |seq: u64, mapped: MappedRecord, next: &mut u64| -> Result<()> {
                 pending.insert(seq, mapped);
                 while let Some(mapped) = pending.remove(next) {
                     *next += 1;
-                    match mapped {
-                        Ok(mapped) => each(mapped)?,
-                        Err(_) => return Err(Error::internal("mapping a WAL record panicked")),
-                    }
+                    each(mapped)?;
                 }
                 Ok(())
             };
@@ -489,7 +502,12 @@ impl RecordMapper<'_> {
             rows: Vec::new(),
             received_at: record.received_at,
             carry: None,
+            unmapped: false,
         };
+        #[cfg(test)]
+        if self.panic_on == Some(record.index) {
+            panic!("injected panic while mapping record {}", record.index);
+        }
         let Some(signal) = Signal::from_wal_kind(record.kind) else {
             tracing::warn!(segment = %self.segment, kind = record.kind, "skipping a WAL record of unknown kind");
             return out;
@@ -513,6 +531,7 @@ impl RecordMapper<'_> {
                     Some(e.report()),
                 );
                 out.raw = Some(Masked::raw(raw, self.redactor));
+                out.unmapped = true;
                 return out;
             }
         };
@@ -564,6 +583,60 @@ impl RecordMapper<'_> {
         }
         out
     }
+
+    /// A record whose mapping panicked: no rows, and one `raw` row saying why, which holds
+    /// the request as masked OTLP JSON if decoding, masking and writing JSON still work (the
+    /// panic was in a mapping), else its protobuf in hex. A carried copy adds nothing: its
+    /// first copy's `raw` row is written.
+    fn unmappable(&self, record: &WalRecord, why: &str) -> MappedRecord {
+        let here = format!("{}#{}", self.segment, record.index);
+        tracing::error!(request = %here, error = why, "mapping a WAL record failed; the request is kept in raw without rows");
+        let mut out = MappedRecord {
+            raw: None,
+            rows: Vec::new(),
+            received_at: record.received_at,
+            carry: None,
+            unmapped: true,
+        };
+        let Some(signal) = Signal::from_wal_kind(record.kind) else {
+            return out;
+        };
+        if !self.keep_raw || record.kind & CARRIED != 0 {
+            return out;
+        }
+        let error = Some(format!("mapping this request failed: {why}"));
+        let masked_json = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            let mut req = decode(signal, Encoding::Protobuf, &record.payload).ok()?;
+            let masked = mask_request(&mut req, self.redactor);
+            Some((req.to_json(), masked))
+        }));
+        out.raw = Some(match masked_json {
+            Ok(Some((json, masked))) => Masked::from_masked_text(
+                raw_row(&here, signal, record.received_at, json, error),
+                masked,
+            ),
+            _ => Masked::raw(
+                raw_row(
+                    &here,
+                    signal,
+                    record.received_at,
+                    hex_payload(&record.payload),
+                    error,
+                ),
+                self.redactor,
+            ),
+        });
+        out
+    }
+}
+
+/// The message of a caught panic.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_string())
 }
 
 fn hex_payload(bytes: &[u8]) -> String {
@@ -628,6 +701,14 @@ mod tests {
     }
 
     fn with_mapper<R>(f: impl FnOnce(&RecordMapper<'_>) -> R) -> R {
+        with_panicking_mapper(None, f)
+    }
+
+    /// A mapper whose mapping of record `panic_on` panics.
+    fn with_panicking_mapper<R>(
+        panic_on: Option<u64>,
+        f: impl FnOnce(&RecordMapper<'_>) -> R,
+    ) -> R {
         let redactor = Redactor::new(&RedactionConfig::default()).unwrap();
         let messages = SpanMessages::new();
         f(&RecordMapper {
@@ -636,6 +717,7 @@ mod tests {
             pricing: PricingTable::embedded(),
             messages: &messages,
             redactor: &redactor,
+            panic_on,
         })
     }
 
@@ -666,6 +748,45 @@ mod tests {
         assert_eq!(seen, expected);
         let refs: Vec<String> = (0..500).map(|i| format!("seg#{i}")).collect();
         assert_eq!(raw_refs, refs);
+    }
+
+    /// A request whose mapping panics does not stop the segment: it is kept in `raw`
+    /// (masked, with the reason), every other record maps, and the order holds.
+    #[test]
+    fn a_record_whose_mapping_panics_is_kept_in_raw_and_the_rest_maps() {
+        let mut delivered = Vec::new();
+        with_panicking_mapper(Some(7), |m| {
+            m.map_in_order((0..20).map(|i| Ok(record(i))), |mapped| {
+                delivered.push(mapped);
+                Ok(())
+            })
+        })
+        .expect("the segment maps despite the panic");
+        assert_eq!(delivered.len(), 20);
+        for (i, mapped) in delivered.iter().enumerate() {
+            let raw = mapped.raw.as_ref().expect("raw kept").row();
+            assert_eq!(raw.source_ref, format!("seg#{i}"));
+            assert!(!raw.record.contains("sk-ant-"), "raw is masked");
+            if i == 7 {
+                assert!(mapped.unmapped && mapped.rows.is_empty());
+                let error = raw.parse_error.as_deref().unwrap_or_default();
+                assert!(
+                    error.contains("injected panic while mapping record 7"),
+                    "{error}"
+                );
+                assert!(
+                    raw.record.contains("span-7 [REDACTED:anthropic-key]"),
+                    "the request as masked JSON: {}",
+                    raw.record
+                );
+            } else {
+                assert!(!mapped.unmapped && raw.parse_error.is_none());
+                assert_eq!(
+                    span_name(mapped),
+                    format!("span-{i} [REDACTED:anthropic-key]")
+                );
+            }
+        }
     }
 
     #[test]

@@ -249,6 +249,12 @@ pub async fn status(env: &Env, addr: Option<String>, json: bool) -> Result<ExitC
         f("/commit_latency_ms_last"),
         f("/commit_latency_ms_mean"),
     ));
+    if n("/unmapped_requests") > 0 {
+        lines.push(format!(
+            "  unmapped  {} requests kept in raw only: mapping them failed (see the collector's log)",
+            n("/unmapped_requests")
+        ));
+    }
     crate::output::line(lines.join("\n"));
     Ok(ExitCode::SUCCESS)
 }
