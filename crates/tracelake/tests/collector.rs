@@ -389,6 +389,129 @@ fn large_messages_pass_whole() {
     }
 }
 
+/// Full disks, for real (tmpfs mounts that run out of space): with the warehouse's disk
+/// full, requests are still acknowledged (the WAL holds them) while commits fail with a clear
+/// log line and are retried, and the lake still reads; with the WAL's disk full too, requests
+/// are refused with a retry hint and a log line. Once there is space again, what was
+/// acknowledged, and what was refused and sent again, lands exactly once: the lake equals
+/// that of a collector that never ran out of space.
+#[test]
+fn full_disks_refuse_or_buffer_and_lose_nothing() {
+    let sets: Vec<Vec<Request>> = ["happy", "permission-denied", "retry-loop"]
+        .iter()
+        .map(|d| load_captures(&testdata().join("claude-code-otlp").join(d)).unwrap())
+        .collect();
+    let config = "[collector]\ncommit_interval_ms = 200\n";
+    let tl = Tl::new();
+    let warehouse = tl.dir.path().join("warehouse");
+    let tl = tl.with_env("TRACELAKE_WAREHOUSE", warehouse.to_str().unwrap());
+    tl.write_config(config);
+    let Some(lake_disk) = common::SmallDisk::mount(&warehouse, 24 << 20) else {
+        return;
+    };
+    let Some(wal_disk) = common::SmallDisk::mount(&tl.home().join("wal"), 8 << 20) else {
+        return;
+    };
+    let server = Server::start(&tl);
+    let rt = runtime();
+    let send = |reqs: &[Request]| -> Vec<(Request, tracelake_testkit::otlp::Reply)> {
+        rt.block_on(async {
+            let mut c = OtlpClient::connect(Transport::HttpProtobuf, &server.otlp_http, false)
+                .await
+                .unwrap();
+            let mut out = Vec::new();
+            for r in reqs {
+                out.push((r.clone(), c.send(r).await.unwrap()));
+            }
+            out
+        })
+    };
+    let wait_for = |what: &str, f: &dyn Fn(&Value) -> bool| {
+        let started = std::time::Instant::now();
+        loop {
+            let st = server.status(&tl);
+            if f(&st) {
+                return st;
+            }
+            assert!(started.elapsed().as_secs() < 60, "{what}: {st}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let all_ok = |replies: &[(Request, tracelake_testkit::otlp::Reply)]| {
+        for (_, r) in replies {
+            assert!(r.ok(), "{r:?}");
+        }
+    };
+
+    all_ok(&send(&sets[0]));
+    wait_for("the first commit", &|s| {
+        s["wal_bytes"] == 0 && s["commits"].as_u64() >= Some(1)
+    });
+
+    // The warehouse's disk is full: acknowledged all the same, committed later.
+    let lake_ballast = lake_disk.fill();
+    all_ok(&send(&sets[1]));
+    let st = wait_for("commits failing on the full disk", &|s| {
+        s["commit_failures"].as_u64() >= Some(2)
+    });
+    assert!(st["wal_bytes"].as_u64() > Some(0), "{st}");
+    assert_eq!(
+        as_i64(&tl.scalar("select count(*) from raw")),
+        sets[0].len() as i64,
+        "the lake reads, as it was before its disk filled"
+    );
+
+    // The WAL's disk is full too: refused with a retry hint, never acknowledged.
+    let wal_ballast = wal_disk.fill();
+    let replies = send(&sets[2]);
+    let refused: Vec<Request> = replies
+        .iter()
+        .filter(|(_, r)| !r.ok())
+        .map(|(req, _)| req.clone())
+        .collect();
+    assert!(!refused.is_empty(), "a full WAL disk refuses: {replies:?}");
+    for (_, r) in replies.iter().filter(|(_, r)| !r.ok()) {
+        assert_eq!(r.status, 503, "{r:?}");
+        assert!(r.retry_hint, "{r:?}");
+        assert!(r.message.contains("write-ahead log"), "{r:?}");
+    }
+    let st = server.status(&tl);
+    assert_eq!(
+        st["rejected"]["unavailable"].as_u64(),
+        Some(refused.len() as u64),
+        "{st}"
+    );
+
+    // Space again: the buffered requests land, the refused ones are sent again and land.
+    std::fs::remove_file(wal_ballast).unwrap();
+    std::fs::remove_file(lake_ballast).unwrap();
+    all_ok(&send(&refused));
+    wait_for("the backlog to land", &|s| s["wal_bytes"] == 0);
+    let log = server.stop();
+    for line in [
+        "commit failed; the data stays in the WAL and is retried",
+        "the write-ahead log refused a request",
+        "No space left on device",
+    ] {
+        assert!(log.contains(line), "the log says {line:?}:\n{log}");
+    }
+
+    // The same lake as a collector's that never ran out of space.
+    let control = Tl::new();
+    control.write_config(config);
+    let server = Server::start(&control);
+    for set in &sets {
+        send_all(&server.otlp_http, Transport::HttpProtobuf, false, set);
+    }
+    server.stop();
+    assert_eq!(summary(&tl), summary(&control));
+    assert_eq!(
+        as_i64(&tl.scalar("select count(*) from raw")),
+        sets.iter().map(Vec::len).sum::<usize>() as i64,
+        "every request once"
+    );
+}
+
 /// Kills the collector with SIGKILL in the middle of a load, again and again; every
 /// acknowledged span and event must be in the lake exactly once after the last restart, and
 /// nothing may be there twice.

@@ -373,3 +373,61 @@ impl Drop for Server {
         }
     }
 }
+
+/// A small disk for one test: a tmpfs mounted at a folder, which fills up for real (ENOSPC
+/// from the kernel, not an injected fault). Unmounted when dropped.
+pub struct SmallDisk {
+    path: PathBuf,
+}
+
+impl SmallDisk {
+    /// Mounts a tmpfs of `bytes` at `path` (created if missing). Mounting needs root (as CI
+    /// runs); `TRACELAKE_SKIP_MOUNT=1` skips the test explicitly where it cannot.
+    pub fn mount(path: &Path, bytes: u64) -> Option<Self> {
+        if std::env::var("TRACELAKE_SKIP_MOUNT").is_ok_and(|v| v == "1") {
+            eprintln!("TRACELAKE_SKIP_MOUNT=1: skipping a test that mounts a small disk");
+            return None;
+        }
+        std::fs::create_dir_all(path).unwrap();
+        let r: Run = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+            .arg(path)
+            .output()
+            .expect("mount runs")
+            .into();
+        assert_eq!(
+            r.code,
+            0,
+            "cannot mount a tmpfs at {} ({}): this test fills a real disk and needs root; \
+             set TRACELAKE_SKIP_MOUNT=1 to skip it explicitly",
+            path.display(),
+            r.stderr.trim()
+        );
+        Some(Self {
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Fills the disk to its last byte with a ballast file, and returns the file.
+    pub fn fill(&self) -> PathBuf {
+        use std::io::Write;
+        let ballast = self.path.join("ballast");
+        let mut f = std::fs::File::create(&ballast).unwrap();
+        let mut chunk = 1 << 20;
+        while chunk > 0 {
+            match f.write(&vec![0xA5; chunk]) {
+                Ok(n) if n > 0 => {}
+                _ => chunk /= 2,
+            }
+        }
+        let _ = f.sync_all();
+        ballast
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        // Lazily: a process of the test that still has a file open does not keep it mounted.
+        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+    }
+}
