@@ -261,6 +261,34 @@ mod tests {
         assert!(e.message().contains("JSON"), "{}", e.message());
     }
 
+    /// A double in a JSON body is read as the nearest double, as the client meant it:
+    /// serde_json's default parser is off by one unit in the last place for some 17-digit
+    /// numbers (its `float_roundtrip` feature is on; this value was found by the fuzzer).
+    #[test]
+    fn json_doubles_are_read_exactly() {
+        use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
+        for text in [
+            "0.19532294273376466",
+            "0.019532294273376466",
+            "1.7976931348623157e308",
+        ] {
+            let body = format!(
+                r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{{"traceId":"0102030405060708090a0b0c0d0e0f10","spanId":"0102030405060708","name":"s","attributes":[{{"key":"d","value":{{"doubleValue":{text}}}}}]}}]}}]}}]}}"#
+            );
+            let Request::Traces(r) = decode(Signal::Traces, Encoding::Json, body.as_bytes())
+                .unwrap_or_else(|e| panic!("{}", e.report()))
+            else {
+                panic!("traces")
+            };
+            let got = &r.resource_spans[0].scope_spans[0].spans[0].attributes[0].value;
+            let want: f64 = text.parse().unwrap();
+            match got.as_ref().and_then(|v| v.value.as_ref()) {
+                Some(V::DoubleValue(d)) => assert_eq!(d.to_bits(), want.to_bits(), "{text}"),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
     #[test]
     fn gzip_is_bounded() {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());

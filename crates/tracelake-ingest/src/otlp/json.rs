@@ -660,8 +660,10 @@ mod tests {
             kv("min", V::IntValue(i64::MIN)),
             kv("d", V::DoubleValue(0.1)),
             kv("whole", V::DoubleValue(3.0)),
-            // (serde_json reads doubles with 16+ digits or large exponents inexactly, writer or not)
             kv("small", V::DoubleValue(-0.000_125)),
+            // 17 digits: read back exactly only with serde_json's `float_roundtrip`.
+            kv("long", V::DoubleValue(0.195_322_942_733_764_66)),
+            kv("huge", V::DoubleValue(-1.797_693_134_862_315_7e308)),
             kv("bytes", V::BytesValue(vec![0, 1, 2, 254, 255])),
             kv(
                 "array",
