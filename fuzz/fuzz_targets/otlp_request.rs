@@ -47,7 +47,9 @@ fuzz_target!(|data: &[u8]| {
 
     mask_request(&mut req, redactor());
     let json = req.to_json();
-    if signal != Signal::Metrics {
+    // `stringValueStrindex` (a profiles-only kind of value) is in the raw JSON, but
+    // opentelemetry-proto's JSON reader skips it, so such a request cannot read back whole.
+    if signal != Signal::Metrics && !json.contains("\"stringValueStrindex\"") {
         let back = decode(signal, Encoding::Json, json.as_bytes())
             .unwrap_or_else(|e| panic!("the raw JSON reads back: {}\n{json}", e.report()));
         assert_eq!(back.to_protobuf(), req.to_protobuf(), "raw JSON: {json}");
