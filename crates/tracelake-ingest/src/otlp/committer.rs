@@ -444,9 +444,9 @@ impl RecordMapper<'_> {
                                 Err(_) => return,
                             };
                             let Ok((seq, record)) = job else { return };
-                            // A panic is a bug in a mapping, and the request will not map
-                            // better at the next attempt: it is kept in `raw` as received and
-                            // the segment commits, instead of failing every retry.
+                            // A panic is a bug in a mapping, and the request would not map
+                            // better at the next attempt: it is kept in `raw` with the reason
+                            // and the segment commits, instead of failing every retry.
                             let kept = record.clone();
                             let mapped =
                                 std::panic::catch_unwind(AssertUnwindSafe(|| mapper.map(record)))
