@@ -1,6 +1,6 @@
 //! The collector's committer stages for one OTLP request of 100 GenAI spans of ~2 KB, as the
 //! load generator sends them (criterion): decoding the WAL record, the `raw` row (request
-//! JSON, masked), and mapping the spans (mapped, masked); and a whole record both ways of
+//! JSON, masked), decoding its OTLP/HTTP JSON body, masking it, and mapping the spans (mapped, masked); and a whole record both ways of
 //! masking it: its raw JSON and its spans each masked (`record_mask_each`, before stop 14)
 //! or its decoded strings masked once (`record_mask_once`, `otlp/mask.rs`).
 //! `cargo bench -p tracelake-ingest --profile dev --bench otlp`.
@@ -24,6 +24,19 @@ fn committer(c: &mut Criterion) {
         b.iter(|| decode(Signal::Traces, Encoding::Protobuf, &body).unwrap())
     });
     let req = decode(Signal::Traces, Encoding::Protobuf, &body).unwrap();
+    // The same request as an OTLP/HTTP JSON body (the reader also looks for doubles written
+    // as strings).
+    let json_body = req.to_json();
+    g.bench_function("decode_json", |b| {
+        b.iter(|| decode(Signal::Traces, Encoding::Json, json_body.as_bytes()).unwrap())
+    });
+    g.bench_function("mask", |b| {
+        b.iter_batched_ref(
+            || req.clone(),
+            |r| mask_request(r, &redactor),
+            criterion::BatchSize::LargeInput,
+        )
+    });
     g.bench_function("raw_json", |b| b.iter(|| req.to_json()));
     g.bench_function("raw_json_masked", |b| {
         b.iter(|| {

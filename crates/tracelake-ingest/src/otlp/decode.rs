@@ -2,6 +2,7 @@
 //! protobuf types (`opentelemetry-proto`); and back to canonical protobuf for the WAL.
 
 use std::io::Read;
+use std::sync::LazyLock;
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -172,16 +173,102 @@ pub fn decode(signal: Signal, encoding: Encoding, body: &[u8]) -> Result<Request
         (Signal::Metrics, Encoding::Protobuf) => {
             Request::Metrics(ExportMetricsServiceRequest::decode(body).map_err(|e| bad(&e))?)
         }
-        (Signal::Traces, Encoding::Json) => {
-            Request::Traces(serde_json::from_slice(body).map_err(|e| bad(&e))?)
-        }
-        (Signal::Logs, Encoding::Json) => {
-            Request::Logs(serde_json::from_slice(body).map_err(|e| bad(&e))?)
-        }
-        (Signal::Metrics, Encoding::Json) => {
-            Request::Metrics(serde_json::from_slice(body).map_err(|e| bad(&e))?)
-        }
+        (_, Encoding::Json) => match from_json_with_string_doubles(signal, body) {
+            Some(req) => req,
+            None => from_json(signal, body).map_err(|e| bad(&e))?,
+        },
     })
+}
+
+fn from_json(signal: Signal, body: &[u8]) -> serde_json::Result<Request> {
+    Ok(match signal {
+        Signal::Traces => Request::Traces(serde_json::from_slice(body)?),
+        Signal::Logs => Request::Logs(serde_json::from_slice(body)?),
+        Signal::Metrics => Request::Metrics(serde_json::from_slice(body)?),
+    })
+}
+
+/// A JSON body with doubles written as strings, read whole; None if it has none, or could
+/// not be read so (then the plain reader's error says why). The protobuf JSON mapping, which
+/// OTLP/JSON follows, writes `"NaN"`, `"Infinity"` and `"-Infinity"` so (as our `raw` JSON
+/// does) and allows any double in quotes, but `opentelemetry-proto`'s reader takes numbers
+/// only for attribute values and metric points (but a summary's quantiles): it refuses such a
+/// request, or for a point's `asDouble` silently drops the value. Each such string is rewritten: a quoted number
+/// unquoted, a non-finite value as a placeholder, a double that appears nowhere else in the
+/// request, put back once it is decoded.
+fn from_json_with_string_doubles(signal: Signal, body: &[u8]) -> Option<Request> {
+    // The first finds candidates at ~10 GB/s (every JSON body is scanned), the second, which
+    // starts at the key's opening quote and so runs ~6 times slower, reads them.
+    static DOUBLES: LazyLock<Option<[regex::bytes::Regex; 2]>> = LazyLock::new(|| {
+        let keys = "(?:doubleValue|asDouble|sum|min|max)";
+        Some([
+            regex::bytes::Regex::new(&format!(r#"{keys}"\s*:\s*""#)).ok()?,
+            regex::bytes::Regex::new(&format!(r#""{keys}"\s*:\s*"([^"\\]*)""#)).ok()?,
+        ])
+    });
+    let [candidates, doubles] = DOUBLES.as_ref()?;
+    if !candidates.is_match(body) {
+        return None;
+    }
+    // Negative subnormal numbers, a set per attempt: should one be a value of the request,
+    // the next set is tried.
+    for attempt in 0..4u64 {
+        let base = 0x8000_0000_7E1A_CE00 + attempt * 4;
+        let placeholders = [1, 2, 3].map(|i| f64::from_bits(base + i));
+        let mut used = 0;
+        let mut rewritten = Vec::with_capacity(body.len());
+        let mut copied = 0;
+        for caps in doubles.captures_iter(body) {
+            let Some(text) = caps.get(1) else { continue };
+            let special = [&b"NaN"[..], b"Infinity", b"-Infinity"]
+                .iter()
+                .position(|s| *s == text.as_bytes());
+            let value = match special {
+                Some(i) => {
+                    used += 1;
+                    placeholders[i]
+                }
+                None => match std::str::from_utf8(text.as_bytes()).ok()?.parse::<f64>() {
+                    Ok(d) if d.is_finite() => d,
+                    _ => continue,
+                },
+            };
+            // The quotes go with the string.
+            rewritten.extend_from_slice(&body[copied..text.start() - 1]);
+            rewritten.extend_from_slice(serde_json::to_string(&value).ok()?.as_bytes());
+            copied = text.end() + 1;
+        }
+        rewritten.extend_from_slice(&body[copied..]);
+        let mut req = from_json(signal, &rewritten).ok()?;
+        let mut put_back = PutBack {
+            placeholders,
+            found: 0,
+        };
+        super::walk::walk(&mut req, &mut put_back);
+        if put_back.found == used {
+            return Some(req);
+        }
+    }
+    None
+}
+
+/// Puts the non-finite doubles back in place of their placeholders, counting them.
+struct PutBack {
+    placeholders: [f64; 3],
+    found: u64,
+}
+
+impl super::walk::Visit for PutBack {
+    fn double(&mut self, value: &mut f64) {
+        if let Some(i) = self
+            .placeholders
+            .iter()
+            .position(|p| p.to_bits() == value.to_bits())
+        {
+            *value = [f64::NAN, f64::INFINITY, f64::NEG_INFINITY][i];
+            self.found += 1;
+        }
+    }
 }
 
 /// Error message prefix of a body over the size limit (mapped to 413).
@@ -287,6 +374,83 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
+    }
+
+    /// Doubles written as strings, as the protobuf JSON mapping allows (and our `raw` JSON
+    /// writes the non-finite ones), at any depth of an attribute and in metric points; a
+    /// string attribute that reads "NaN" stays a string.
+    #[test]
+    fn json_doubles_written_as_strings_are_read() {
+        use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
+        use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point};
+        let placeholder = f64::from_bits(0x8000_0000_7E1A_CE01);
+        let body = format!(
+            r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{{"name":"s","attributes":[
+            {{"key":"nan","value":{{"doubleValue":"NaN"}}}},
+            {{"key":"inf","value":{{"doubleValue": "Infinity"}}}},
+            {{"key":"list","value":{{"arrayValue":{{"values":[{{"doubleValue":"-Infinity"}},{{"doubleValue":"1.5"}}]}}}}}},
+            {{"key":"text","value":{{"stringValue":"NaN"}}}},
+            {{"key":"literal","value":{{"doubleValue":{placeholder:e}}}}}]}}]}}]}}]}}"#
+        );
+        let Request::Traces(r) = decode(Signal::Traces, Encoding::Json, body.as_bytes())
+            .unwrap_or_else(|e| panic!("{}", e.report()))
+        else {
+            panic!("traces")
+        };
+        let values: Vec<V> = r.resource_spans[0].scope_spans[0].spans[0]
+            .attributes
+            .iter()
+            .map(|kv| kv.value.clone().unwrap().value.unwrap())
+            .collect();
+        assert!(matches!(values[0], V::DoubleValue(d) if d.is_nan()));
+        assert!(matches!(values[1], V::DoubleValue(d) if d == f64::INFINITY));
+        let V::ArrayValue(list) = &values[2] else {
+            panic!("{values:?}")
+        };
+        let list: Vec<_> = list.values.iter().map(|v| v.value.clone()).collect();
+        assert_eq!(
+            list,
+            [
+                Some(V::DoubleValue(f64::NEG_INFINITY)),
+                Some(V::DoubleValue(1.5))
+            ]
+        );
+        assert_eq!(values[3], V::StringValue("NaN".into()));
+        // A value that happens to be the first placeholder stays what it was.
+        assert!(matches!(values[4], V::DoubleValue(d) if d.to_bits() == placeholder.to_bits()));
+
+        let metrics = r#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[
+            {"name":"g","gauge":{"dataPoints":[{"asDouble":"NaN"}]}},
+            {"name":"h","histogram":{"dataPoints":[{"count":"1","sum":"Infinity","min":"2.5"}]}}]}]}]}"#;
+        let Request::Metrics(m) = decode(Signal::Metrics, Encoding::Json, metrics.as_bytes())
+            .unwrap_or_else(|e| panic!("{}", e.report()))
+        else {
+            panic!("metrics")
+        };
+        let ms = &m.resource_metrics[0].scope_metrics[0].metrics;
+        let Some(metric::Data::Gauge(g)) = &ms[0].data else {
+            panic!("{ms:?}")
+        };
+        assert!(matches!(
+            g.data_points[0].value,
+            Some(number_data_point::Value::AsDouble(d)) if d.is_nan()
+        ));
+        let Some(metric::Data::Histogram(h)) = &ms[1].data else {
+            panic!("{ms:?}")
+        };
+        assert_eq!(
+            (h.data_points[0].sum, h.data_points[0].min),
+            (Some(f64::INFINITY), Some(2.5))
+        );
+
+        // Still refused, and said why: a string that is no double.
+        let e = decode(
+            Signal::Traces,
+            Encoding::Json,
+            br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"attributes":[{"key":"d","value":{"doubleValue":"many"}}]}]}]}]}"#,
+        )
+        .unwrap_err();
+        assert!(e.message().contains("expected f64"), "{}", e.message());
     }
 
     #[test]

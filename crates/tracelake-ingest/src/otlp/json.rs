@@ -962,6 +962,10 @@ mod tests {
         ] {
             assert!(json.contains(expected), "{json}");
         }
+        // And our reader reads them back.
+        let back = decode(Signal::Traces, Encoding::Json, json.as_bytes())
+            .unwrap_or_else(|e| panic!("{}", e.report()));
+        assert_eq!(back.to_protobuf(), Request::Traces(req).to_protobuf());
     }
 
     #[test]

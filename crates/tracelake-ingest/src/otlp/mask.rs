@@ -9,81 +9,14 @@
 //! `db.password` is a secret although it looks like any other word, as `password=…` is in
 //! text.
 
-use opentelemetry_proto::tonic::common::v1::{
-    AnyValue, EntityRef, InstrumentationScope, KeyValue, any_value,
-};
-use opentelemetry_proto::tonic::metrics::v1::{Exemplar, metric};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-
 use super::decode::Request;
+use super::walk::{Visit, walk};
 use crate::redact::Redactor;
 
 /// Masks every string of `req` in place; returns how many values were masked.
 pub fn mask_request(req: &mut Request, redactor: &Redactor) -> u64 {
     let mut m = Masker { redactor, count: 0 };
-    match req {
-        Request::Traces(r) => {
-            for rs in &mut r.resource_spans {
-                m.resource(rs.resource.as_mut());
-                m.text(&mut rs.schema_url);
-                for ss in &mut rs.scope_spans {
-                    m.scope(ss.scope.as_mut());
-                    m.text(&mut ss.schema_url);
-                    for span in &mut ss.spans {
-                        m.text(&mut span.name);
-                        m.text(&mut span.trace_state);
-                        m.attributes(&mut span.attributes);
-                        for event in &mut span.events {
-                            m.text(&mut event.name);
-                            m.attributes(&mut event.attributes);
-                        }
-                        for link in &mut span.links {
-                            m.text(&mut link.trace_state);
-                            m.attributes(&mut link.attributes);
-                        }
-                        if let Some(status) = &mut span.status {
-                            m.text(&mut status.message);
-                        }
-                    }
-                }
-            }
-        }
-        Request::Logs(r) => {
-            for rl in &mut r.resource_logs {
-                m.resource(rl.resource.as_mut());
-                m.text(&mut rl.schema_url);
-                for sl in &mut rl.scope_logs {
-                    m.scope(sl.scope.as_mut());
-                    m.text(&mut sl.schema_url);
-                    for record in &mut sl.log_records {
-                        m.text(&mut record.severity_text);
-                        m.text(&mut record.event_name);
-                        if let Some(body) = &mut record.body {
-                            m.value("", body);
-                        }
-                        m.attributes(&mut record.attributes);
-                    }
-                }
-            }
-        }
-        Request::Metrics(r) => {
-            for rm in &mut r.resource_metrics {
-                m.resource(rm.resource.as_mut());
-                m.text(&mut rm.schema_url);
-                for sm in &mut rm.scope_metrics {
-                    m.scope(sm.scope.as_mut());
-                    m.text(&mut sm.schema_url);
-                    for metric in &mut sm.metrics {
-                        m.text(&mut metric.name);
-                        m.text(&mut metric.description);
-                        m.text(&mut metric.unit);
-                        m.attributes(&mut metric.metadata);
-                        m.points(metric.data.as_mut());
-                    }
-                }
-            }
-        }
-    }
+    walk(req, &mut m);
     m.count
 }
 
@@ -92,101 +25,16 @@ struct Masker<'a> {
     count: u64,
 }
 
-impl Masker<'_> {
+impl Visit for Masker<'_> {
     fn text(&mut self, s: &mut String) {
         if !s.is_empty() {
             self.count += self.redactor.redact(s) as u64;
         }
     }
 
-    fn attributes(&mut self, kvs: &mut [KeyValue]) {
-        for kv in kvs {
-            if let Some(value) = &mut kv.value {
-                self.value(&kv.key, value);
-            }
-            self.text(&mut kv.key);
-        }
-    }
-
-    /// A value under `key` (empty for a log body or an array element).
-    fn value(&mut self, key: &str, value: &mut AnyValue) {
-        match &mut value.value {
-            Some(any_value::Value::StringValue(s)) if !s.is_empty() => {
-                self.count += self.redactor.redact_value(key, s) as u64;
-            }
-            Some(any_value::Value::ArrayValue(a)) => {
-                for v in &mut a.values {
-                    self.value(key, v);
-                }
-            }
-            Some(any_value::Value::KvlistValue(l)) => self.attributes(&mut l.values),
-            _ => {}
-        }
-    }
-
-    fn resource(&mut self, resource: Option<&mut Resource>) {
-        if let Some(r) = resource {
-            self.attributes(&mut r.attributes);
-            for e in &mut r.entity_refs {
-                self.entity(e);
-            }
-        }
-    }
-
-    fn entity(&mut self, e: &mut EntityRef) {
-        self.text(&mut e.schema_url);
-        self.text(&mut e.r#type);
-        for k in e.id_keys.iter_mut().chain(&mut e.description_keys) {
-            self.text(k);
-        }
-    }
-
-    fn scope(&mut self, scope: Option<&mut InstrumentationScope>) {
-        if let Some(s) = scope {
-            self.text(&mut s.name);
-            self.text(&mut s.version);
-            self.attributes(&mut s.attributes);
-        }
-    }
-
-    fn points(&mut self, data: Option<&mut metric::Data>) {
-        let Some(data) = data else { return };
-        match data {
-            metric::Data::Gauge(g) => {
-                for p in &mut g.data_points {
-                    self.attributes(&mut p.attributes);
-                    self.exemplars(&mut p.exemplars);
-                }
-            }
-            metric::Data::Sum(s) => {
-                for p in &mut s.data_points {
-                    self.attributes(&mut p.attributes);
-                    self.exemplars(&mut p.exemplars);
-                }
-            }
-            metric::Data::Histogram(h) => {
-                for p in &mut h.data_points {
-                    self.attributes(&mut p.attributes);
-                    self.exemplars(&mut p.exemplars);
-                }
-            }
-            metric::Data::ExponentialHistogram(h) => {
-                for p in &mut h.data_points {
-                    self.attributes(&mut p.attributes);
-                    self.exemplars(&mut p.exemplars);
-                }
-            }
-            metric::Data::Summary(s) => {
-                for p in &mut s.data_points {
-                    self.attributes(&mut p.attributes);
-                }
-            }
-        }
-    }
-
-    fn exemplars(&mut self, exemplars: &mut [Exemplar]) {
-        for e in exemplars {
-            self.attributes(&mut e.filtered_attributes);
+    fn string_value(&mut self, key: &str, s: &mut String) {
+        if !s.is_empty() {
+            self.count += self.redactor.redact_value(key, s) as u64;
         }
     }
 }

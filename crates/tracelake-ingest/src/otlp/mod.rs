@@ -18,6 +18,7 @@ pub mod mask;
 mod messages;
 pub mod metrics;
 pub mod traces;
+mod walk;
 
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use tracelake_model::{MetricPoint, PricingTable, Span};
