@@ -5,7 +5,7 @@
 //!
 //! Besides "never panics", two properties are checked: the WAL's protobuf decodes to the same
 //! request, and the `raw` JSON of a trace or logs request reads back as the same request
-//! (ADR 0010).
+//! (ADR 0010), up to the payload bits of a NaN.
 #![no_main]
 
 use std::collections::HashMap;
@@ -52,7 +52,8 @@ fuzz_target!(|data: &[u8]| {
     if signal != Signal::Metrics && !json.contains("\"stringValueStrindex\"") {
         let back = decode(signal, Encoding::Json, json.as_bytes())
             .unwrap_or_else(|e| panic!("the raw JSON reads back: {}\n{json}", e.report()));
-        assert_eq!(back.to_protobuf(), req.to_protobuf(), "raw JSON: {json}");
+        // Compared as JSON: a NaN's payload bits, which protobuf keeps, JSON cannot.
+        assert_eq!(back.to_json(), json, "the raw JSON reads back the same");
     }
 
     let mut messages = SpanMessages::new();
