@@ -11,6 +11,8 @@ use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use prost::Message;
 use tracelake_model::{Error, Result};
 
+use super::walk::{NON_FINITE, Swap, stand_ins, walk};
+
 /// Flag on the WAL kind of a record the committer appended again, because an entity in it
 /// waits for its other views: only its keyed rows count the second time.
 pub const CARRIED: u8 = 0x80;
@@ -145,8 +147,7 @@ impl Request {
         match self {
             Request::Traces(r) => super::json::traces(r),
             Request::Logs(r) => super::json::logs(r),
-            Request::Metrics(r) => serde_json::to_string(r)
-                .unwrap_or_else(|e| format!("{{\"error\":\"not representable as JSON: {e}\"}}")),
+            Request::Metrics(r) => super::json::metrics(r),
         }
     }
 }
@@ -194,7 +195,7 @@ fn from_json(signal: Signal, body: &[u8]) -> serde_json::Result<Request> {
 /// does) and allows any double in quotes, but `opentelemetry-proto`'s reader takes numbers
 /// only for attribute values and metric points (but a summary's quantiles): it refuses such a
 /// request, or for a point's `asDouble` silently drops the value. Each such string is rewritten: a quoted number
-/// unquoted, a non-finite value as a placeholder, a double that appears nowhere else in the
+/// unquoted, a non-finite value as a stand-in, a double that appears nowhere else in the
 /// request, put back once it is decoded.
 fn from_json_with_string_doubles(signal: Signal, body: &[u8]) -> Option<Request> {
     // The first finds candidates at ~10 GB/s (every JSON body is scanned), the second, which
@@ -210,23 +211,20 @@ fn from_json_with_string_doubles(signal: Signal, body: &[u8]) -> Option<Request>
     if !candidates.is_match(body) {
         return None;
     }
-    // Negative subnormal numbers, a set per attempt: should one be a value of the request,
-    // the next set is tried.
-    for attempt in 0..4u64 {
-        let base = 0x8000_0000_7E1A_CE00 + attempt * 4;
-        let placeholders = [1, 2, 3].map(|i| f64::from_bits(base + i));
+    for attempt in 0..4 {
+        let stand_ins = stand_ins(attempt);
         let mut used = 0;
         let mut rewritten = Vec::with_capacity(body.len());
         let mut copied = 0;
         for caps in doubles.captures_iter(body) {
             let Some(text) = caps.get(1) else { continue };
-            let special = [&b"NaN"[..], b"Infinity", b"-Infinity"]
+            let special = NON_FINITE
                 .iter()
-                .position(|s| *s == text.as_bytes());
+                .position(|(_, s)| s.as_bytes() == text.as_bytes());
             let value = match special {
                 Some(i) => {
                     used += 1;
-                    placeholders[i]
+                    stand_ins[i]
                 }
                 None => match std::str::from_utf8(text.as_bytes()).ok()?.parse::<f64>() {
                     Ok(d) if d.is_finite() => d,
@@ -240,35 +238,18 @@ fn from_json_with_string_doubles(signal: Signal, body: &[u8]) -> Option<Request>
         }
         rewritten.extend_from_slice(&body[copied..]);
         let mut req = from_json(signal, &rewritten).ok()?;
-        let mut put_back = PutBack {
-            placeholders,
-            found: 0,
+        let mut put_back = Swap {
+            from: stand_ins,
+            to: NON_FINITE.map(|(d, _)| d),
+            count: 0,
         };
-        super::walk::walk(&mut req, &mut put_back);
-        if put_back.found == used {
+        walk(&mut req, &mut put_back);
+        // More than were put in: a value of the request is a stand-in; the next set.
+        if put_back.count == used {
             return Some(req);
         }
     }
     None
-}
-
-/// Puts the non-finite doubles back in place of their placeholders, counting them.
-struct PutBack {
-    placeholders: [f64; 3],
-    found: u64,
-}
-
-impl super::walk::Visit for PutBack {
-    fn double(&mut self, value: &mut f64) {
-        if let Some(i) = self
-            .placeholders
-            .iter()
-            .position(|p| p.to_bits() == value.to_bits())
-        {
-            *value = [f64::NAN, f64::INFINITY, f64::NEG_INFINITY][i];
-            self.found += 1;
-        }
-    }
 }
 
 /// Error message prefix of a body over the size limit (mapped to 413).
@@ -383,14 +364,14 @@ mod tests {
     fn json_doubles_written_as_strings_are_read() {
         use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
         use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point};
-        let placeholder = f64::from_bits(0x8000_0000_7E1A_CE01);
+        let stand_in = super::stand_ins(0)[0];
         let body = format!(
             r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{{"name":"s","attributes":[
             {{"key":"nan","value":{{"doubleValue":"NaN"}}}},
             {{"key":"inf","value":{{"doubleValue": "Infinity"}}}},
             {{"key":"list","value":{{"arrayValue":{{"values":[{{"doubleValue":"-Infinity"}},{{"doubleValue":"1.5"}}]}}}}}},
             {{"key":"text","value":{{"stringValue":"NaN"}}}},
-            {{"key":"literal","value":{{"doubleValue":{placeholder:e}}}}}]}}]}}]}}]}}"#
+            {{"key":"literal","value":{{"doubleValue":{stand_in:e}}}}}]}}]}}]}}]}}"#
         );
         let Request::Traces(r) = decode(Signal::Traces, Encoding::Json, body.as_bytes())
             .unwrap_or_else(|e| panic!("{}", e.report()))
@@ -416,8 +397,8 @@ mod tests {
             ]
         );
         assert_eq!(values[3], V::StringValue("NaN".into()));
-        // A value that happens to be the first placeholder stays what it was.
-        assert!(matches!(values[4], V::DoubleValue(d) if d.to_bits() == placeholder.to_bits()));
+        // A value that happens to be the first stand-in stays what it was.
+        assert!(matches!(values[4], V::DoubleValue(d) if d.to_bits() == stand_in.to_bits()));
 
         let metrics = r#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[
             {"name":"g","gauge":{"dataPoints":[{"asDouble":"NaN"}]}},

@@ -14,10 +14,12 @@
 //! scanned for characters to escape eight bytes at a time, and nothing is allocated per
 //! field. Every struct is destructured without `..`, so a field added to `opentelemetry-proto`
 //! fails the build here instead of going missing from `raw`. Metrics requests (a few small
-//! ones per minute from Claude Code) and the rare attribute kinds (bytes, string-table
-//! references) still go through serde.
+//! ones per minute from Claude Code; their non-finite doubles written as above, through
+//! stand-ins) and the rare attribute kinds (bytes, string-table references) still go through
+//! serde.
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{
     AnyValue, EntityRef, InstrumentationScope, KeyValue, any_value,
@@ -27,6 +29,9 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::span::{Event, Link};
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
 use serde::Serialize;
+
+use super::decode::Request;
+use super::walk::{NON_FINITE, Swap, stand_ins, walk};
 
 /// A trace export request as OTLP JSON.
 pub fn traces(req: &ExportTraceServiceRequest) -> String {
@@ -49,6 +54,49 @@ pub fn logs(req: &ExportLogsServiceRequest) -> String {
     w.array(resource_logs, Json::resource_logs);
     w.end(o);
     w.finish()
+}
+
+/// A metrics export request as OTLP JSON, through `opentelemetry-proto`'s serde (metrics are
+/// few and small), which writes a non-finite double as `null` (but a summary's quantiles):
+/// those are written as stand-ins, whose text is then replaced by the protobuf JSON
+/// mapping's strings.
+pub fn metrics(req: &ExportMetricsServiceRequest) -> String {
+    let write = |r: &ExportMetricsServiceRequest| {
+        serde_json::to_string(r)
+            .unwrap_or_else(|e| format!("{{\"error\":\"not representable as JSON: {e}\"}}"))
+    };
+    for attempt in 0..4 {
+        let stand_ins = stand_ins(attempt);
+        let mut swapped = Request::Metrics(req.clone());
+        let mut swap = Swap {
+            from: NON_FINITE.map(|(d, _)| d),
+            to: stand_ins,
+            count: 0,
+        };
+        walk(&mut swapped, &mut swap);
+        let Request::Metrics(swapped) = swapped else {
+            break;
+        };
+        if swap.count == 0 {
+            return write(&swapped);
+        }
+        let mut json = write(&swapped);
+        let texts = stand_ins.map(|d| serde_json::to_string(&d).unwrap_or_default());
+        // Each stand-in's text once per swap: then none is a value of the request.
+        if texts
+            .iter()
+            .map(|t| json.matches(t.as_str()).count() as u64)
+            .sum::<u64>()
+            != swap.count
+        {
+            continue;
+        }
+        for (text, (_, special)) in texts.iter().zip(NON_FINITE) {
+            json = json.replace(text.as_str(), &format!("\"{special}\""));
+        }
+        return json;
+    }
+    write(req)
 }
 
 fn req_size_hint(resources: usize) -> usize {
@@ -966,6 +1014,42 @@ mod tests {
         let back = decode(Signal::Traces, Encoding::Json, json.as_bytes())
             .unwrap_or_else(|e| panic!("{}", e.report()));
         assert_eq!(back.to_protobuf(), Request::Traces(req).to_protobuf());
+    }
+
+    /// Metrics go through serde, which writes a non-finite double as `null`: theirs are
+    /// written as the protobuf JSON mapping's strings too, and read back.
+    #[test]
+    fn metrics_keep_their_doubles_that_are_not_finite() {
+        let body = r#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[
+            {"name":"g","gauge":{"dataPoints":[{"asDouble":"NaN","attributes":[{"key":"k","value":{"doubleValue":"-Infinity"}}]}]}},
+            {"name":"h","histogram":{"dataPoints":[{"count":"1","sum":"Infinity","min":-4.5}]}},
+            {"name":"s","summary":{"dataPoints":[{"sum":2.5,"quantileValues":[{"quantile":0.5,"value":"Infinity"}]}]}}]}]}]}"#;
+        let req = decode(Signal::Metrics, Encoding::Json, body.as_bytes())
+            .unwrap_or_else(|e| panic!("{}", e.report()));
+        let json = req.to_json();
+        for special in [
+            r#""asDouble":"NaN""#,
+            r#""doubleValue":"-Infinity""#,
+            r#""sum":"Infinity""#,
+            r#""value":"Infinity""#,
+            r#""min":-4.5"#,
+        ] {
+            assert!(json.contains(special), "{special}: {json}");
+        }
+        let back = decode(Signal::Metrics, Encoding::Json, json.as_bytes())
+            .unwrap_or_else(|e| panic!("{}\n{json}", e.report()));
+        assert_eq!(back.to_json(), json);
+        // A finite metrics request is serde's JSON as it is.
+        let finite = decode(
+            Signal::Metrics,
+            Encoding::Json,
+            br#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"g","gauge":{"dataPoints":[{"asDouble":1.25}]}}]}]}]}"#,
+        )
+        .unwrap();
+        let Request::Metrics(m) = &finite else {
+            panic!("metrics")
+        };
+        assert_eq!(finite.to_json(), serde_json::to_string(m).unwrap());
     }
 
     #[test]

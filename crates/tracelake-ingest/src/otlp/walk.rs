@@ -202,3 +202,39 @@ fn exemplars(v: &mut impl Visit, exemplars: &mut [Exemplar]) {
         }
     }
 }
+
+/// The non-finite doubles, as the protobuf JSON mapping writes them.
+pub(crate) const NON_FINITE: [(f64, &str); 3] = [
+    (f64::NAN, "NaN"),
+    (f64::INFINITY, "Infinity"),
+    (f64::NEG_INFINITY, "-Infinity"),
+];
+
+/// Finite stand-ins for [`NON_FINITE`], where `opentelemetry-proto`'s serde takes or writes
+/// finite numbers only: negative subnormal numbers, a set per `attempt`, so that a set one of
+/// which is a value of the request can be traded for the next.
+pub(crate) fn stand_ins(attempt: u64) -> [f64; 3] {
+    let base = 0x8000_0000_7E1A_CE00 + attempt * 4;
+    [1, 2, 3].map(|i| f64::from_bits(base + i))
+}
+
+/// Swaps each double of one set for the double at the same place in the other, counting the
+/// swaps: non-finite doubles for their stand-ins, or back.
+pub(crate) struct Swap {
+    /// The doubles to swap, compared by their bits (a NaN by being one).
+    pub from: [f64; 3],
+    /// What each becomes.
+    pub to: [f64; 3],
+    /// Swaps made.
+    pub count: u64,
+}
+
+impl Visit for Swap {
+    fn double(&mut self, value: &mut f64) {
+        let same = |a: f64, b: f64| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
+        if let Some(i) = self.from.iter().position(|f| same(*f, *value)) {
+            *value = self.to[i];
+            self.count += 1;
+        }
+    }
+}
