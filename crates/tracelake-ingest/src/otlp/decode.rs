@@ -194,49 +194,67 @@ fn from_json(signal: Signal, body: &[u8]) -> serde_json::Result<Request> {
 /// OTLP/JSON follows, writes `"NaN"`, `"Infinity"` and `"-Infinity"` so (as our `raw` JSON
 /// does) and allows any double in quotes, but `opentelemetry-proto`'s reader takes numbers
 /// only for attribute values and metric points (but a summary's quantiles): it refuses such a
-/// request, or for a point's `asDouble` silently drops the value. Each such string is rewritten: a quoted number
-/// unquoted, a non-finite value as a stand-in, a double that appears nowhere else in the
-/// request, put back once it is decoded.
+/// request, or silently drops the point's value or the metric's data. Each such string is
+/// rewritten: a quoted number unquoted, a non-finite value as a stand-in, a double that
+/// appears nowhere else in the request, put back once it is decoded.
 fn from_json_with_string_doubles(signal: Signal, body: &[u8]) -> Option<Request> {
-    // The first finds candidates at ~10 GB/s (every JSON body is scanned), the second, which
-    // starts at the key's opening quote and so runs ~6 times slower, reads them.
-    static DOUBLES: LazyLock<Option<[regex::bytes::Regex; 2]>> = LazyLock::new(|| {
+    use regex::bytes::Regex;
+    // Candidates are found at ~10 GB/s (every JSON body is scanned); reading them starts at
+    // the key's opening quote, which runs ~6 times slower.
+    static DOUBLES: LazyLock<Option<[Regex; 3]>> = LazyLock::new(|| {
         let keys = "(?:doubleValue|asDouble|sum|min|max)";
         Some([
-            regex::bytes::Regex::new(&format!(r#"{keys}"\s*:\s*""#)).ok()?,
-            regex::bytes::Regex::new(&format!(r#""{keys}"\s*:\s*"([^"\\]*)""#)).ok()?,
+            Regex::new(&format!(
+                r#"{keys}"\s*:\s*"|explicitBounds"\s*:\s*\[[^\]"]*""#
+            ))
+            .ok()?,
+            Regex::new(&format!(
+                r#""{keys}"\s*:\s*("[^"\\]*")|"explicitBounds"\s*:\s*\[([^\]]*)\]"#
+            ))
+            .ok()?,
+            Regex::new(r#""[^"\\]*""#).ok()?,
         ])
     });
-    let [candidates, doubles] = DOUBLES.as_ref()?;
+    let [candidates, doubles, string] = DOUBLES.as_ref()?;
     if !candidates.is_match(body) {
         return None;
+    }
+    // Where the strings are: a value's, or each one in a list of bounds.
+    let mut strings = Vec::new();
+    for caps in doubles.captures_iter(body) {
+        if let Some(one) = caps.get(1) {
+            strings.push(one.range());
+        } else if let Some(list) = caps.get(2) {
+            let at = list.start();
+            strings.extend(
+                string
+                    .find_iter(list.as_bytes())
+                    .map(|m| at + m.start()..at + m.end()),
+            );
+        }
     }
     for attempt in 0..4 {
         let stand_ins = stand_ins(attempt);
         let mut used = 0;
         let mut rewritten = Vec::with_capacity(body.len());
         let mut copied = 0;
-        for caps in doubles.captures_iter(body) {
-            let Some(text) = caps.get(1) else { continue };
-            let special = NON_FINITE
-                .iter()
-                .position(|(_, s)| s.as_bytes() == text.as_bytes());
-            let value = match special {
+        for quoted in &strings {
+            let text = body.get(quoted.start + 1..quoted.end - 1)?;
+            let value = match NON_FINITE.iter().position(|(_, s)| s.as_bytes() == text) {
                 Some(i) => {
                     used += 1;
                     stand_ins[i]
                 }
-                None => match std::str::from_utf8(text.as_bytes()).ok()?.parse::<f64>() {
+                None => match std::str::from_utf8(text).ok()?.parse::<f64>() {
                     Ok(d) if d.is_finite() => d,
                     _ => continue,
                 },
             };
-            // The quotes go with the string.
-            rewritten.extend_from_slice(&body[copied..text.start() - 1]);
+            rewritten.extend_from_slice(body.get(copied..quoted.start)?);
             rewritten.extend_from_slice(serde_json::to_string(&value).ok()?.as_bytes());
-            copied = text.end() + 1;
+            copied = quoted.end;
         }
-        rewritten.extend_from_slice(&body[copied..]);
+        rewritten.extend_from_slice(body.get(copied..)?);
         let mut req = from_json(signal, &rewritten).ok()?;
         let mut put_back = Swap {
             from: stand_ins,

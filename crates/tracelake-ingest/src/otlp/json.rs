@@ -1022,7 +1022,8 @@ mod tests {
     fn metrics_keep_their_doubles_that_are_not_finite() {
         let body = r#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[
             {"name":"g","gauge":{"dataPoints":[{"asDouble":"NaN","attributes":[{"key":"k","value":{"doubleValue":"-Infinity"}}]}]}},
-            {"name":"h","histogram":{"dataPoints":[{"count":"1","sum":"Infinity","min":-4.5}]}},
+            {"name":"h","histogram":{"dataPoints":[{"count":"1","sum":"Infinity","min":-4.5,
+                "bucketCounts":["0","1","0"],"explicitBounds":[1, "NaN", "2.5"]}]}},
             {"name":"s","summary":{"dataPoints":[{"sum":2.5,"quantileValues":[{"quantile":0.5,"value":"Infinity"}]}]}}]}]}]}"#;
         let req = decode(Signal::Metrics, Encoding::Json, body.as_bytes())
             .unwrap_or_else(|e| panic!("{}", e.report()));
@@ -1033,6 +1034,7 @@ mod tests {
             r#""sum":"Infinity""#,
             r#""value":"Infinity""#,
             r#""min":-4.5"#,
+            r#""explicitBounds":[1.0,"NaN",2.5]"#,
         ] {
             assert!(json.contains(special), "{special}: {json}");
         }
