@@ -426,17 +426,6 @@ fn full_disks_refuse_or_buffer_and_lose_nothing() {
             out
         })
     };
-    let wait_for = |what: &str, f: &dyn Fn(&Value) -> bool| {
-        let started = std::time::Instant::now();
-        loop {
-            let st = server.status(&tl);
-            if f(&st) {
-                return st;
-            }
-            assert!(started.elapsed().as_secs() < 60, "{what}: {st}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    };
     let all_ok = |replies: &[(Request, tracelake_testkit::otlp::Reply)]| {
         for (_, r) in replies {
             assert!(r.ok(), "{r:?}");
@@ -444,14 +433,14 @@ fn full_disks_refuse_or_buffer_and_lose_nothing() {
     };
 
     all_ok(&send(&sets[0]));
-    wait_for("the first commit", &|s| {
+    server.wait_for(&tl, "the first commit", |s| {
         s["wal_bytes"] == 0 && s["commits"].as_u64() >= Some(1)
     });
 
     // The warehouse's disk is full: acknowledged all the same, committed later.
     let lake_ballast = lake_disk.fill();
     all_ok(&send(&sets[1]));
-    let st = wait_for("commits failing on the full disk", &|s| {
+    let st = server.wait_for(&tl, "commits failing on the full disk", |s| {
         s["commit_failures"].as_u64() >= Some(2)
     });
     assert!(st["wal_bytes"].as_u64() > Some(0), "{st}");
@@ -486,7 +475,7 @@ fn full_disks_refuse_or_buffer_and_lose_nothing() {
     std::fs::remove_file(wal_ballast).unwrap();
     std::fs::remove_file(lake_ballast).unwrap();
     all_ok(&send(&refused));
-    wait_for("the backlog to land", &|s| s["wal_bytes"] == 0);
+    server.wait_for(&tl, "the backlog to land", |s| s["wal_bytes"] == 0);
     let log = server.stop();
     for line in [
         "commit failed; the data stays in the WAL and is retried",

@@ -261,23 +261,12 @@ fn the_collector_buffers_while_the_object_store_is_away() {
         reqs.len()
     };
     let mut sent = send("happy");
-    let wait_for = |what: &str, f: &dyn Fn(&serde_json::Value) -> bool| {
-        let started = std::time::Instant::now();
-        loop {
-            let st = server.status(&tl);
-            if f(&st) {
-                return st;
-            }
-            assert!(started.elapsed().as_secs() < 60, "{what}: {st}");
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-    };
-    wait_for("first commit", &|s| {
+    server.wait_for(&tl, "first commit", |s| {
         s["wal_bytes"] == 0 && s["commits"].as_u64() >= Some(1)
     });
     relay.set_down(true);
     sent += send("permission-denied");
-    let st = wait_for("a failed commit", &|s| {
+    let st = server.wait_for(&tl, "a failed commit", |s| {
         s["commit_failures"].as_u64() >= Some(2)
     });
     assert!(
@@ -285,7 +274,7 @@ fn the_collector_buffers_while_the_object_store_is_away() {
         "the data waits in the WAL: {st}"
     );
     relay.set_down(false);
-    wait_for("the retry to land", &|s| s["wal_bytes"] == 0);
+    server.wait_for(&tl, "the retry to land", |s| s["wal_bytes"] == 0);
     let log = server.stop();
     assert!(
         log.contains("commit failed; the data stays in the WAL and is retried"),

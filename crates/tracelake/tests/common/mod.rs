@@ -342,6 +342,20 @@ impl Server {
             .json()
     }
 
+    /// Polls the collector's counters until `holds` says so (60 s at most, then fails
+    /// naming `what`); returns them.
+    pub fn wait_for(&self, tl: &Tl, what: &str, holds: impl Fn(&Value) -> bool) -> Value {
+        let started = std::time::Instant::now();
+        loop {
+            let st = self.status(tl);
+            if holds(&st) {
+                return st;
+            }
+            assert!(started.elapsed().as_secs() < 60, "{what}: {st}");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
     /// SIGTERM, then waits: everything acknowledged must be committed and the exit clean.
     pub fn stop(mut self) -> String {
         let pid = self.child.id().to_string();
